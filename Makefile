@@ -1,0 +1,55 @@
+# The two commands of the README: `make demo` (all pipelines on one machine) and `make test`.
+# Each bootstraps what it needs: a virtualenv installed from the lock files, then the embedded
+# services, which the runner and the tests start themselves.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-from-lock
+UV_VERSION := 0.13.8
+
+.PHONY: venv demo up test bench lint lock system-deps clean
+
+$(STAMP): requirements.lock requirements-dev.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (set PYTHON=...)"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock requirements-dev.lock
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: run every DAG once on embedded parts and print a summary (ARGS="--only hello_world ...")
+demo: venv
+	$(PY) -m sandbox.runner demo $(ARGS)
+
+## up: start the same stack and keep it running (web UI on http://localhost:8080, admin/admin)
+up: venv
+	$(PY) -m sandbox.runner up $(ARGS)
+
+## test: the whole test suite (PYTEST_ARGS="-k notify" to select)
+test: venv system-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: the benchmarks, printed as tables of ratios against their baselines
+bench: venv
+	$(PY) -m bench $(ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
+
+## lock: re-resolve requirements-airflow.txt / requirements-dev.txt into the two lock files
+lock:
+	$(VENV)/bin/uv pip compile requirements-airflow.txt --python-version 3.11 --no-header -o requirements.lock
+	$(VENV)/bin/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o requirements-dev.lock
+
+## system-deps: Debian's Chromium for the web UI test (installed only when missing and we are root)
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: the web UI test will say so (install Debian's chromium)"; fi; }
+
+clean:
+	rm -rf .local data logs/*.log test-artifacts

@@ -1,0 +1,112 @@
+"""Telegram messages about DAG runs, as the original recommender project sent them.
+
+The connection `telegram_default` holds the bot: password = bot token, host = chat id, and an
+optional extra `base_url` for another Bot API server (tests point it at a local fake one).
+Without the connection a message is only logged. A notification never fails a run, and the token
+never reaches a log line: Bot API URLs carry it, so HTTP client logging is kept quiet and errors
+are retold with the token blanked out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from airflow.sdk import BaseNotifier
+
+log = logging.getLogger(__name__)
+
+CONN_ID = "telegram_default"
+OUTCOME_TEXT = {"success": "finished successfully", "failed": "failed"}
+
+
+@dataclass(frozen=True)
+class TelegramTarget:
+    token: str
+    chat_id: str
+    base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot ; None = api.telegram.org
+
+
+def run_message(dag_id: str, run_id: str, outcome: str, ui_base_url: str | None) -> str:
+    """`DAG <id> with run_id=<run> failed.` plus a link to the run in the web UI."""
+    text = f"DAG {dag_id} with run_id={run_id} {OUTCOME_TEXT[outcome]}."
+    if ui_base_url:
+        text += f"\n{ui_base_url.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+    return text
+
+
+def send_telegram(text: str, target: TelegramTarget) -> bool:
+    """Send `text`; True on success. Failures are logged (without the token) and swallowed."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    for noisy in ("httpx", "httpcore", "telegram"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    async def send() -> None:
+        bot_kwargs = {"base_url": target.base_url} if target.base_url else {}
+        request = HTTPXRequest(connect_timeout=10, read_timeout=10)
+        async with Bot(target.token, request=request, **bot_kwargs) as bot:
+            await bot.send_message(chat_id=target.chat_id, text=text)
+
+    try:
+        asyncio.run(send())
+    except Exception as err:  # a notification must never fail the run it reports on
+        reason = f"{type(err).__name__}: {err}".replace(target.token, "***")
+        log.warning("Telegram message not sent (%s); the message was: %s", reason, text)
+        return False
+    log.info("Telegram message sent to chat %s: %s", target.chat_id, text)
+    return True
+
+
+def telegram_target(conn_id: str = CONN_ID) -> TelegramTarget | None:
+    """The bot of connection `conn_id`, or None when the connection is not defined."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+    if not conn.password or not conn.host:
+        log.warning("connection %s needs password = bot token and host = chat id", conn_id)
+        return None
+    return TelegramTarget(token=conn.password, chat_id=conn.host, base_url=conn.extra_dejson.get("base_url"))
+
+
+def ui_base_url() -> str | None:
+    from airflow.sdk.configuration import conf
+
+    return conf.get("api", "base_url", fallback=None)
+
+
+class TelegramRunNotifier(BaseNotifier):
+    """DAG-level `on_success_callback` / `on_failure_callback` that reports the run."""
+
+    def __init__(self, outcome: str, conn_id: str = CONN_ID):
+        super().__init__()
+        if outcome not in OUTCOME_TEXT:
+            raise ValueError(f"outcome must be one of {sorted(OUTCOME_TEXT)}, not {outcome!r}")
+        self.outcome = outcome
+        self.conn_id = conn_id
+
+    def notify(self, context) -> None:
+        dag_run = context.get("dag_run")
+        dag_id = context["dag"].dag_id
+        run_id = dag_run.run_id if dag_run is not None else context.get("run_id", "?")
+        text = run_message(dag_id, run_id, self.outcome, ui_base_url())
+        target = telegram_target(self.conn_id)
+        if target is None:
+            log.info("no %s connection: Telegram message only logged: %s", self.conn_id, text)
+            return
+        send_telegram(text, target)
+
+
+def run_notifications(on_success: bool = True) -> dict:
+    """DAG keyword arguments that report failures, and successes when `on_success`."""
+    callbacks = {"on_failure_callback": TelegramRunNotifier("failed")}
+    if on_success:
+        callbacks["on_success_callback"] = TelegramRunNotifier("success")
+    return callbacks

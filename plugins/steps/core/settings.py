@@ -1,0 +1,58 @@
+"""Settings of the active profile (PIPELINES.md 2b): one environment variable picks the profile,
+a YAML file in config/profiles/ holds its values, a few environment variables override them.
+
+    PIPELINES_PROFILE      local (default) | staging | production
+    PIPELINES_DATA_DIR     root of file outputs
+    POSTGRES_DATA_DIR      input files the load DAGs read
+    PIPELINES_CONFIG_DIR   where profiles/ lives (default: config/ beside plugins/)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# plugins/steps/core/settings.py -> the project root (/opt/airflow in the image).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_PROFILE = "local"
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    data_dir: Path
+    postgres_data_dir: Path
+    sensor_timeout_seconds: int
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    import yaml
+
+    env = os.environ if environ is None else environ
+    profile = env.get("PIPELINES_PROFILE") or DEFAULT_PROFILE
+    config_dir = Path(env.get("PIPELINES_CONFIG_DIR") or PROJECT_ROOT / "config")
+    profile_file = config_dir / "profiles" / f"{profile}.yaml"
+    if not profile_file.is_file():
+        known = sorted(p.stem for p in (config_dir / "profiles").glob("*.yaml"))
+        raise ProfileError(f"PIPELINES_PROFILE={profile!r}: no {profile_file} (profiles: {known})")
+    values = yaml.safe_load(profile_file.read_text()) or {}
+    try:
+        return Settings(
+            profile=profile,
+            data_dir=_path(env.get("PIPELINES_DATA_DIR") or values["data_dir"]),
+            postgres_data_dir=_path(env.get("POSTGRES_DATA_DIR") or values["postgres_data_dir"]),
+            sensor_timeout_seconds=int(values["sensor_timeout_seconds"]),
+        )
+    except KeyError as missing:
+        raise ProfileError(f"{profile_file}: missing setting {missing}") from None
+
+
+def _path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path

@@ -1,0 +1,554 @@
+"""The one-machine runner: the project's DAGs on real Airflow 3 with embedded parts, no Docker.
+
+    python -m sandbox.runner demo [--only ID,...] [--date YYYY-MM-DD] [--conf KEY=VALUE ...]
+    python -m sandbox.runner up          # keep the stack running, print the UI address and login
+
+`demo` starts what is missing (an embedded Postgres with the Airflow metadata and warehouse
+databases, the local stand-ins the selected DAGs need, then the Airflow api-server, scheduler,
+dag-processor and triggerer), triggers each selected DAG for one logical date through the REST
+API, shows progress, prints a summary and stops everything it started. It exits 0 only when every
+run succeeded.
+
+Every outside system is an Airflow connection with a fixed id. The runner defines a connection
+only when the environment has no `AIRFLOW_CONN_<ID>` for it, and starts a stand-in only for the
+connections it defines, so any part can be pointed at a real system. The same holds for the
+metadata database (`AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.airflow_api import AirflowApi, q
+from sandbox.embedded_postgres import EmbeddedPostgres, free_port
+from sandbox.fake_telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_USER = "admin"
+TERMINAL_RUN_STATES = {"success", "failed"}
+AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+TELEGRAM_DEMO_TOKEN = "123456:local-demo-token"
+TELEGRAM_DEMO_CHAT = "1001"
+
+
+def log(message: str) -> None:
+    print(f"{dt.datetime.now():%H:%M:%S} {message}", flush=True)
+
+
+@dataclass
+class Stack:
+    """Everything the runner started, so that all of it can be stopped again."""
+
+    state_dir: Path
+    logs_dir: Path
+    api_port: int
+    admin_password: str
+    env: dict[str, str] = field(default_factory=dict)
+    postgres: EmbeddedPostgres | None = None
+    telegram: FakeTelegram | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    stand_ins: list[str] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    def api(self) -> AirflowApi:
+        return AirflowApi(self.ui_url, ADMIN_USER, self.admin_password)
+
+    def start(self, use_schedules: bool = True) -> Stack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.env = self._base_env()
+        if not use_schedules:
+            # A demo runs the dates it is asked for: no scheduled runs besides them.
+            self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+        self._start_databases()
+        self._start_telegram()
+        self._migrate()
+        for name in AIRFLOW_PROCESSES:
+            self._spawn(
+                name, ["airflow", name] + (["--port", str(self.api_port)] if name == "api-server" else [])
+            )
+        self._wait_healthy(timeout=180)
+        return self
+
+    def stop(self) -> None:
+        for name, process in reversed(list(self.processes.items())):
+            _terminate(name, process)
+        self.processes.clear()
+        if self.telegram:
+            self.telegram.stop()
+            self.telegram = None
+        if self.postgres:
+            self.postgres.stop()
+            self.postgres = None
+
+    # --- pieces ------------------------------------------------------------------------------
+
+    def _base_env(self) -> dict[str, str]:
+        airflow_home = self.state_dir / "airflow"
+        airflow_home.mkdir(parents=True, exist_ok=True)
+        secrets_file = self.state_dir / "secrets.json"
+        if not secrets_file.exists():
+            from cryptography.fernet import Fernet
+
+            secrets_file.write_text(
+                json.dumps(
+                    {
+                        "jwt_secret": secrets.token_urlsafe(32),
+                        "fernet_key": Fernet.generate_key().decode(),
+                    }
+                )
+            )
+            secrets_file.chmod(0o600)
+        keys = json.loads(secrets_file.read_text())
+        # The simple auth manager reads passwords from this file: writing it first sets a known login.
+        passwords = airflow_home / "simple_auth_manager_passwords.json"
+        passwords.write_text(json.dumps({ADMIN_USER: self.admin_password}))
+        env = dict(os.environ)
+        venv_bin = str(Path(sys.executable).parent)
+        env.update(
+            {
+                "PATH": f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "plugins"), env.get("PYTHONPATH")])),
+                "AIRFLOW_HOME": str(airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
+                "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+                "AIRFLOW__API__PORT": str(self.api_port),
+                # Without the base URL on a port other than 8080, tasks cannot reach the execution API.
+                "AIRFLOW__API__BASE_URL": self.ui_url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.ui_url}/execution/",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_dir),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            }
+        )
+        return env
+
+    def _start_databases(self) -> None:
+        need_metadata = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in self.env
+        need_warehouse = "AIRFLOW_CONN_WAREHOUSE" not in self.env
+        if not (need_metadata or need_warehouse):
+            return
+        self.postgres = EmbeddedPostgres(self.state_dir / "postgres", free_port()).start()
+        log(f"embedded Postgres on 127.0.0.1:{self.postgres.port} ({self.postgres.pgdata})")
+        if need_metadata:
+            self.postgres.create_database("airflow")
+            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.postgres.uri(
+                "airflow", driver="postgresql+psycopg"
+            )
+        if need_warehouse:
+            self.postgres.create_database("warehouse")
+            self.env["AIRFLOW_CONN_WAREHOUSE"] = self.postgres.uri("warehouse")
+            self.stand_ins.append(
+                f"warehouse: embedded Postgres, database warehouse, port {self.postgres.port}"
+            )
+
+    def _start_telegram(self) -> None:
+        if "AIRFLOW_CONN_TELEGRAM_DEFAULT" in self.env:
+            return
+        messages = self.state_dir / "telegram_messages.jsonl"
+        messages.unlink(missing_ok=True)
+        self.telegram = FakeTelegram(TELEGRAM_DEMO_TOKEN, messages_file=messages).start()
+        self.env["AIRFLOW_CONN_TELEGRAM_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "generic",
+                "host": TELEGRAM_DEMO_CHAT,
+                "password": TELEGRAM_DEMO_TOKEN,
+                "extra": {"base_url": self.telegram.base_url},
+            }
+        )
+        self.stand_ins.append(f"telegram_default: fake Bot API at {self.telegram.base_url}")
+
+    def _migrate(self) -> None:
+        import airflow
+
+        # Skipping a no-op migration makes the second start several seconds faster.
+        stamp = self.state_dir / "airflow" / f"migrated-{airflow.__version__}"
+        embedded = self.postgres is not None and "postgres" in self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        if embedded and stamp.exists() and self._uses_embedded_metadata():
+            return
+        log("migrating the Airflow metadata database")
+        result = subprocess.run(
+            ["airflow", "db", "migrate"], env=self.env, capture_output=True, text=True, cwd=ROOT
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        if embedded and self._uses_embedded_metadata():
+            stamp.write_text("ok\n")
+
+    def _uses_embedded_metadata(self) -> bool:
+        return (
+            self.postgres is not None
+            and f":{self.postgres.port}/airflow" in self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        )
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        with open(self.logs_dir / f"{name}.log", "ab") as out:  # the child keeps its own copy
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped with all its children
+            )
+
+    def _wait_healthy(self, timeout: float) -> None:
+        api = self.api()
+        deadline = time.monotonic() + timeout
+        while not api.healthy():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    tail = (self.logs_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{tail}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Airflow API did not answer on {self.ui_url} within {timeout:.0f}s")
+            time.sleep(1)
+        log(f"Airflow is up: {self.ui_url} (login {ADMIN_USER} / {self.admin_password})")
+
+
+def _terminate(name: str, process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+# --- running DAGs ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    run_id: str = ""
+    state: str = "not started"
+    seconds: float = 0.0
+    tasks: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def task_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for state in self.tasks.values():
+            counts[state or "none"] = counts.get(state or "none", 0) + 1
+        return counts
+
+
+def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict) -> str:
+    """Start the DAG's run for `logical_date`. A run for that date that already exists is cleared
+    and run again with the same conf (finished steps find their outputs and return), or replaced
+    when the conf differs (Airflow keeps one run per DAG and logical date)."""
+    stamp = logical_date.isoformat()
+    runs = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns", logical_date_gte=stamp, logical_date_lte=stamp)[
+        "dag_runs"
+    ]
+    if runs:
+        existing = runs[0]
+        if (existing.get("conf") or {}) == conf:
+            api.post(
+                f"/api/v2/dags/{q(dag_id)}/clearTaskInstances",
+                {
+                    "dag_run_id": existing["dag_run_id"],
+                    "dry_run": False,
+                    "only_failed": False,
+                    "reset_dag_runs": True,
+                },
+            )
+            log(f"{dag_id}: cleared the existing run {existing['dag_run_id']} to run it again")
+            return existing["dag_run_id"]
+        api.delete(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(existing['dag_run_id'])}")
+        log(f"{dag_id}: replaced the run {existing['dag_run_id']} (its conf differs)")
+    run = api.post(
+        f"/api/v2/dags/{q(dag_id)}/dagRuns",
+        {"dag_run_id": f"manual__{stamp}", "logical_date": stamp, "conf": conf},
+    )
+    log(f"{dag_id}: triggered {run['dag_run_id']}")
+    return run["dag_run_id"]
+
+
+def run_dags(
+    api: AirflowApi,
+    dag_ids: list[str],
+    logical_date: dt.datetime,
+    conf: dict,
+    sensor_timeout: int,
+    timeout: float,
+) -> list[RunResult]:
+    results = {dag_id: RunResult(dag_id) for dag_id in dag_ids}
+    started: dict[str, float] = {}
+    for dag_id in dag_ids:
+        details = api.wait_for_dag(dag_id, timeout=120)
+        run_conf = dict(conf)
+        if (
+            "sensor_timeout_seconds" in (details.get("params") or {})
+            and "sensor_timeout_seconds" not in run_conf
+        ):
+            run_conf["sensor_timeout_seconds"] = sensor_timeout
+        api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
+        results[dag_id].run_id = trigger(api, dag_id, logical_date, run_conf)
+        started[dag_id] = time.monotonic()
+    deadline = time.monotonic() + timeout
+    pending = set(dag_ids)
+    while pending:
+        for dag_id in sorted(pending):
+            result = results[dag_id]
+            run = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(result.run_id)}")
+            for ti in api.task_instances(dag_id, result.run_id):
+                key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+                if result.tasks.get(key) != ti["state"] and ti["state"]:
+                    log(f"{dag_id}: {key} -> {ti['state']}")
+                result.tasks[key] = ti["state"]
+            result.state = run["state"]
+            result.seconds = time.monotonic() - started[dag_id]
+            if run["state"] in TERMINAL_RUN_STATES:
+                pending.discard(dag_id)
+                log(f"{dag_id}: run {run['state']} in {result.seconds:.0f}s")
+        if pending and time.monotonic() > deadline:
+            for dag_id in pending:
+                results[dag_id].state = "timed out"
+            break
+        if pending:
+            time.sleep(2)
+    for result in results.values():
+        _collect(api, result)
+    return list(results.values())
+
+
+def _collect(api: AirflowApi, result: RunResult) -> None:
+    """Outputs (the return values of the DAG's last tasks) and, on failure, the error's log."""
+    tasks = api.get(f"/api/v2/dags/{q(result.dag_id)}/tasks")["tasks"]
+    for task in tasks:
+        if not task.get("downstream_task_ids") and result.tasks.get(task["task_id"]) == "success":
+            value = api.return_value(result.dag_id, result.run_id, task["task_id"])
+            if value is not None:
+                result.outputs[task["task_id"]] = value
+    if result.state == "success":
+        return
+    for ti in api.task_instances(result.dag_id, result.run_id):
+        if ti["state"] == "failed":
+            text = api.task_log(
+                result.dag_id, result.run_id, ti["task_id"], max(ti["try_number"], 1), ti.get("map_index", -1)
+            )
+            tail = "\n".join(text.splitlines()[-40:])
+            result.error += f"--- task {ti['task_id']} failed; end of its log:\n{tail}\n"
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def print_summary(results: list[RunResult], stack: Stack, messages: list[dict]) -> None:
+    print()
+    header = f"{'DAG':<28} {'state':<10} {'time':>6}  tasks"
+    print(header)
+    print("-" * max(len(header), 78))
+    for r in results:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(r.task_counts().items()))
+        print(f"{r.dag_id:<28} {r.state:<10} {r.seconds:>5.0f}s  {counts}")
+        for task_id, value in r.outputs.items():
+            print(f"{'':<28} {task_id}: {_short(value)}")
+    print()
+    for r in results:
+        if r.error:
+            print(f"{r.dag_id} ({r.run_id}):\n{r.error}")
+    if messages:
+        print(f"Telegram messages received by the fake Bot API ({len(messages)}):")
+        for message in messages:
+            print("  " + message["text"].replace("\n", "  "))
+    print(f"Web UI: {stack.ui_url}  task logs: {stack.logs_dir}")
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def parse_conf(pairs: list[str]) -> dict:
+    conf = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--conf expects KEY=VALUE, got {pair!r}")
+        try:
+            conf[key] = json.loads(raw)  # numbers, booleans and lists keep their type
+        except json.JSONDecodeError:
+            conf[key] = raw
+    return conf
+
+
+def discover_dags() -> list[str]:
+    """The DAG ids of dags/, read from the files (no import): `dag_id="..."` in each."""
+    import re
+
+    ids = []
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        ids += re.findall(r'dag_id="([A-Za-z0-9_]+)"', path.read_text())
+    return ids
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.runner",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("demo", "up"),
+        default="demo",
+        help="demo: run DAGs and stop (default); up: keep the stack running",
+    )
+    parser.add_argument("--only", help="comma-separated DAG ids (default: every DAG in dags/)")
+    parser.add_argument(
+        "--date", help="logical date to run, YYYY-MM-DD or ISO time (default: yesterday, UTC)"
+    )
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="DAG param for every selected DAG; repeatable; VALUE is JSON or text",
+    )
+    parser.add_argument("--summary-json", type=Path, help="also write the summary here as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the stack running after the runs")
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=int(os.environ.get("AIRFLOW_PORT", 8080)),
+        help="port of the Airflow API and web UI (default: $AIRFLOW_PORT or 8080)",
+    )
+    parser.add_argument(
+        "--sensor-timeout",
+        type=int,
+        default=60,
+        help="seconds sensors wait for missing input before the run is skipped (default 60)",
+    )
+    parser.add_argument("--timeout", type=float, default=1800, help="give up waiting after this many seconds")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / ".local",
+        help="where the embedded databases and Airflow's home live (default .local/)",
+    )
+    parser.add_argument("--logs-dir", type=Path, default=ROOT / "logs", help="Airflow logs (default logs/)")
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+        help="password of the admin login (default: $AIRFLOW_ADMIN_PASSWORD or admin)",
+    )
+    return parser.parse_args(argv)
+
+
+def logical_date(text: str | None) -> dt.datetime:
+    if not text:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return today - dt.timedelta(days=1)
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    known = discover_dags()
+    dag_ids = args.only.split(",") if args.only else known
+    unknown = sorted(set(dag_ids) - set(known))
+    if unknown:
+        print(f"unknown DAG id(s): {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
+        return 2
+    conf, date = parse_conf(args.conf), logical_date(args.date)
+    stack = Stack(args.state_dir.resolve(), args.logs_dir.resolve(), args.api_port, args.password)
+    # SIGTERM (e.g. from make or CI) stops the stack as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.start(use_schedules=args.command == "up")
+        for line in stack.stand_ins:
+            log(f"stand-in {line}")
+        if args.command == "up":
+            return _serve(stack)
+        results = run_dags(stack.api(), dag_ids, date, conf, args.sensor_timeout, args.timeout)
+        messages = _telegram_messages(stack, results)
+        print_summary(results, stack, messages)
+        if args.summary_json:
+            args.summary_json.write_text(
+                json.dumps(
+                    {
+                        "logical_date": date.isoformat(),
+                        "ui": stack.ui_url,
+                        "runs": [r.__dict__ | {"task_counts": r.task_counts()} for r in results],
+                        "telegram_messages": [m["text"] for m in messages],
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
+        ok = all(r.state == "success" for r in results)
+        if args.keep:
+            _serve(stack)
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        log("interrupted: stopping")
+        return 130
+    finally:
+        stack.stop()
+
+
+def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 20) -> list[dict]:
+    """Messages the fake Bot API got. DAG callbacks run in the dag-processor a little after the
+    run ends, so wait (a bounded time) until every run has been reported."""
+    if stack.telegram is None:
+        return []
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        texts = [m["text"] for m in stack.telegram.messages]
+        if all(any(f"run_id={r.run_id} " in t for t in texts) for r in results):
+            break
+        time.sleep(1)
+    return list(stack.telegram.messages)
+
+
+def _serve(stack: Stack) -> int:
+    print(f"\nAirflow runs at {stack.ui_url}  login: {ADMIN_USER} / {stack.admin_password}")
+    print("Press Ctrl-C to stop everything.", flush=True)
+    while True:
+        for name, process in stack.processes.items():
+            if process.poll() is not None:
+                log(
+                    f"airflow {name} exited with {process.returncode}; see {stack.logs_dir / (name + '.log')}"
+                )
+                return 1
+        time.sleep(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
