@@ -82,14 +82,15 @@ class EmbeddedPostgres:
 
     def _pg(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         user = _run_as()
-        return subprocess.run(
-            [bin_path(program), *args],
-            check=check,
-            capture_output=True,
-            text=True,
-            user=user,
-            cwd="/",
+        # Drop root's groups as well: with gid 0 left in place, a folder's group bits (often
+        # none) would apply instead of the "other" bits that _let_user_traverse opens.
+        identity = {"user": user, "group": user, "extra_groups": []} if user else {}
+        result = subprocess.run(
+            [bin_path(program), *args], capture_output=True, text=True, cwd="/", **identity
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{program} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+        return result
 
     def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)

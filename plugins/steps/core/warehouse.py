@@ -165,7 +165,7 @@ def _csv_batches(path: Path, spec: TableSpec, batch_rows: int) -> Iterator[Any]:
         quoted_strings_can_be_null=False,
     )
     # block_size bounds memory: the reader holds about one block of text at a time.
-    read = pacsv.ReadOptions(block_size=max(1 << 20, batch_rows * 64))
+    read = pacsv.ReadOptions(block_size=max(1 << 16, batch_rows * 64))
     try:
         reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
     except pa.ArrowInvalid as err:

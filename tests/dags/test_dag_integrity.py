@@ -1,0 +1,101 @@
+"""Policy over every DAG file: it parses, and it follows the project's conventions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
+# Imported by step functions at run time only: at parse time they would slow every reparse.
+HEAVY_MODULES = (
+    "pandas",
+    "sklearn",
+    "pyspark",
+    "boto3",
+    "botocore",
+    "pyarrow",
+    "telegram",
+    "psycopg",
+    "numpy",
+)
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_every_dag_file_imports_without_error(dagbag):
+    assert dagbag.import_errors == {}
+    assert DAG_FILES, "no DAG files found"
+    assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {p.name for p in DAG_FILES}
+
+
+def policy_problems(dag) -> list[str]:
+    from steps.core.dag_defaults import OWNER
+
+    problems = []
+    if not dag.tags:
+        problems.append(f"{dag.dag_id}: no tags")
+    if not dag.doc_md:
+        problems.append(f"{dag.dag_id}: no doc_md")
+    if dag.start_date is None or dag.start_date.utcoffset().total_seconds() != 0:
+        problems.append(f"{dag.dag_id}: start_date must be set, in UTC")
+    if not dag.on_failure_callback:
+        problems.append(f"{dag.dag_id}: no failure notifier")
+    for task in dag.tasks:
+        if task.owner != OWNER:
+            problems.append(f"{dag.dag_id}.{task.task_id}: owner {task.owner!r}")
+        if task.retries < 1:
+            problems.append(f"{dag.dag_id}.{task.task_id}: no retries")
+    return problems
+
+
+def test_each_dag_follows_the_policy(dagbag):
+    assert [p for dag in dagbag.dags.values() for p in policy_problems(dag)] == []
+
+
+def test_the_policy_check_reports_a_dag_that_breaks_it(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    (tmp_path / "bare.py").write_text(
+        "import pendulum\nfrom airflow.sdk import dag, task\n"
+        '@dag(dag_id="bare", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))\n'
+        "def bare():\n    @task(retries=0)\n    def t():\n        pass\n    t()\nbare()\n"
+    )
+    dag = DagBag(dag_folder=str(tmp_path)).dags["bare"]
+    assert policy_problems(dag) == [
+        "bare: no tags",
+        "bare: no doc_md",
+        "bare: no failure notifier",
+        "bare.t: owner 'airflow'",
+        "bare.t: no retries",
+    ]
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_no_heavy_import_at_module_level(dag_file):
+    code = (
+        "import sys, runpy\n"
+        "import airflow.sdk\n"
+        "before = set(sys.modules)\n"
+        f"runpy.run_path({str(dag_file)!r})\n"
+        f"heavy = sorted({{m.split('.')[0] for m in set(sys.modules) - before}} & set({HEAVY_MODULES!r}))\n"
+        "print(','.join(heavy))\n"
+    )
+    env = {
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "PATH": "/usr/bin:/bin",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    import os
+
+    env["AIRFLOW_HOME"] = os.environ["AIRFLOW_HOME"]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip().splitlines()[-1:] in ([], [""]), f"{dag_file.name} imports {result.stdout}"
