@@ -34,7 +34,7 @@ test: venv system-deps
 
 ## bench: the benchmarks, printed as tables of ratios against their baselines
 bench: venv
-	$(PY) -m bench $(ARGS)
+	PYTHONPATH=plugins:. $(PY) -m bench $(ARGS)
 
 lint: venv
 	$(PY) -m ruff check .

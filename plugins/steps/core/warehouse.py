@@ -151,8 +151,7 @@ def _csv_batches(path: Path, spec: TableSpec, batch_rows: int) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    opener = _open_text(path)
-    with opener as handle:
+    with _open_text(path) as handle:
         header = next(csv.reader(handle), None)
     if not header:
         raise BadInputError(f"{path}: empty file (no header row)")
@@ -164,24 +163,49 @@ def _csv_batches(path: Path, spec: TableSpec, batch_rows: int) -> Iterator[Any]:
         strings_can_be_null=True,  # as COPY reads CSV: bare empty = NULL, "" = empty text
         quoted_strings_can_be_null=False,
     )
-    # block_size bounds memory: the reader holds about one block of text at a time.
-    read = pacsv.ReadOptions(block_size=max(1 << 16, batch_rows * 64))
-    try:
-        reader = pacsv.open_csv(path, read_options=read, convert_options=convert)
-    except pa.ArrowInvalid as err:
-        raise _csv_error(path, header, err) from None
+    read = pacsv.ReadOptions(column_names=header)
     rows_before = 0
-    while True:
+    for chunk in _csv_chunks(path, chunk_bytes=max(1 << 16, batch_rows * 64)):
         try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
+            table = pacsv.read_csv(pa.py_buffer(chunk), read_options=read, convert_options=convert)
         except pa.ArrowInvalid as err:
-            raise _csv_error(path, header, err) from None
-        batch = _select(batch, spec, names)
-        _check_not_null(str(path), batch, spec, rows_before)
-        rows_before += batch.num_rows
-        yield batch
+            raise _csv_error(path, header, err, rows_before) from None
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            batch = _select(batch, spec, names)
+            _check_not_null(str(path), batch, spec, rows_before)
+            rows_before += batch.num_rows
+            yield batch
+
+
+def _csv_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The data lines of a CSV file (header skipped) in pieces of about `chunk_bytes`, each ending
+    at a line break outside quotes.
+
+    pyarrow's own streaming reader reads ahead without bound (a whole file, as measured), so the
+    file is cut here and each piece parsed on its own: memory stays one piece, whatever the file.
+    A line break is outside quotes when the piece up to it holds an even number of quote
+    characters (an escaped quote is two of them)."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as raw:
+        raw.readline()  # the header, read separately
+        pending = b""
+        while True:
+            block = raw.read(chunk_bytes)
+            data = pending + block
+            if not block:
+                if data.strip():
+                    yield data if data.endswith(b"\n") else data + b"\n"
+                return
+            cut = data.rfind(b"\n")
+            while cut >= 0 and data.count(b'"', 0, cut) % 2:
+                cut = data.rfind(b"\n", 0, cut)
+            if cut < 0:
+                pending = data  # one record longer than a block: read on
+                continue
+            yield data[: cut + 1]
+            pending = data[cut + 1 :]
 
 
 def _csv_arrow_type(sql_type: str):
@@ -203,14 +227,14 @@ def _open_text(path: Path):
 _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #(\d+): )?(.*)", re.S)
 
 
-def _csv_error(path: Path, header: list[str], err: Exception) -> BadInputError:
+def _csv_error(path: Path, header: list[str], err: Exception, rows_before: int = 0) -> BadInputError:
     match = _CSV_CONVERSION.search(str(err))
     if not match:
-        return BadInputError(f"{path}: {str(err).splitlines()[0]}")
+        return BadInputError(f"{path}: after row {rows_before}: {str(err).splitlines()[0]}")
     index, detail = int(match[1]), match[3].strip().splitlines()[0]
     column = header[index] if index < len(header) else f"#{index}"
-    # The streaming reader does not always say which row; find it (this is the error path only).
-    row = int(match[2]) - 1 if match[2] else _first_bad_csv_row(path, index, detail)
+    # pyarrow does not always say which row; then find it (this is the error path only).
+    row = rows_before + int(match[2]) if match[2] else _first_bad_csv_row(path, index, detail)
     where = f"row {row}, " if row else ""
     return BadInputError(f"{path}: {where}column {column}: {detail}")
 
