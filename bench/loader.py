@@ -10,10 +10,12 @@ Then our loader again on a file ten times larger, to show its memory does not gr
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import time
 from pathlib import Path
 
-from bench.common import measure, print_table
+from bench.common import Measured, measure, print_table
 from sandbox.embedded_postgres import EmbeddedPostgres, bin_path, free_port
 
 COLUMNS = (
@@ -76,22 +78,36 @@ def load_one(method: str, uri: str, path: Path, table: str) -> None:
 
         from steps.core.warehouse import load_file
 
+        started = time.perf_counter()
         with psycopg.connect(uri) as conn:
             result = load_file(conn, path, table_spec(table))
-        print(f"rows={result.rows_read}")
+        print(f"rows={result.rows_read} load_seconds={time.perf_counter() - started:.3f}")
     elif method == "insert_rows":
         import pandas as pd
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+        started = time.perf_counter()
         frame = pd.read_csv(path)  # the original read the whole file, as here
         hook = PostgresHook(postgres_conn_id="warehouse")
         hook.insert_rows(
             table=table, rows=frame.values.tolist(), target_fields=list(frame.columns),
             replace=True, replace_index="rec_id", commit_every=10_000,
         )  # fmt: skip
-        print(f"rows={len(frame)}")
+        print(f"rows={len(frame)} load_seconds={time.perf_counter() - started:.3f}")
     else:
         raise SystemExit(f"unknown method {method}")
+
+
+def load_seconds(measured: Measured) -> float:
+    """The child's own time for the load, without interpreter start-up and imports (in Airflow
+    the loader runs in a worker that has started already); the wall time when it says none."""
+    found = re.search(r"load_seconds=([0-9.]+)", measured.output)
+    return float(found[1]) if found else measured.seconds
+
+
+def best_of(runs: int, run_once) -> Measured:
+    """The fastest of `runs` runs: the machine is shared, the minimum is the least disturbed."""
+    return min((run_once() for _ in range(runs)), key=load_seconds)
 
 
 def run(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
@@ -110,23 +126,21 @@ def run(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
                 conn.execute(table_spec(name).create_sql())
 
         me = [sys.executable, "-m", "bench.loader", "--child"]
-        results = {}
-        fresh_table("t_psql")
-        results["psql \\copy (the limit)"] = measure(
-            [
-                bin_path("psql"),
-                uri,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                f"\\copy t_psql FROM '{small}' WITH (FORMAT csv, HEADER)",
-            ]
-        )
-        fresh_table("t_ours")
-        results["our loader"] = measure([*me, "ours", uri, str(small), "t_ours"])
-        results["our loader, rerun (upsert, nothing changes)"] = measure(
-            [*me, "ours", uri, str(small), "t_ours"]
-        )
+        psql = [bin_path("psql"), uri, "-v", "ON_ERROR_STOP=1", "-c"]
+
+        def psql_copy() -> Measured:
+            fresh_table("t_psql")
+            return measure([*psql, f"\\copy t_psql FROM '{small}' WITH (FORMAT csv, HEADER)"])
+
+        def ours_into_empty() -> Measured:
+            fresh_table("t_ours")
+            return measure([*me, "ours", uri, str(small), "t_ours"])
+
+        results = {
+            "psql \\copy (the limit)": best_of(2, psql_copy),
+            "our loader": best_of(2, ours_into_empty),
+            "our loader, rerun (upsert, nothing changes)": measure([*me, "ours", uri, str(small), "t_ours"]),
+        }
         if with_insert_rows:
             fresh_table("t_insert")
             results["PostgresHook.insert_rows(replace=True)"] = measure(
@@ -134,28 +148,28 @@ def run(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
                 env={"AIRFLOW_CONN_WAREHOUSE": uri, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
             )
         fresh_table("t_big")
-        big_run = measure([*me, "ours", uri, str(big), "t_big"])
+        results["our loader, 10x the file"] = measure([*me, "ours", uri, str(big), "t_big"])
     finally:
         server.stop()
-    limit = results["psql \\copy (the limit)"].seconds
-    table = [
-        [name, f"{rows:,}", f"{m.seconds:.1f}", f"{rows / m.seconds:,.0f}", f"{limit / m.seconds:.2f}x",
-         f"{m.peak_rss_mb:,.0f}"]
-        for name, m in results.items()
-    ]  # fmt: skip
-    table.append(["our loader, 10x the file", f"{rows * 10:,}", f"{big_run.seconds:.1f}",
-                  f"{rows * 10 / big_run.seconds:,.0f}", f"{limit * 10 / big_run.seconds:.2f}x",
-                  f"{big_run.peak_rss_mb:,.0f}"])  # fmt: skip
+    limit = load_seconds(results["psql \\copy (the limit)"]) / rows
+    table = []
+    for name, m in results.items():
+        n = rows * 10 if "10x" in name else rows
+        seconds = load_seconds(m)
+        table.append([name, f"{n:,}", f"{m.seconds:.1f}", f"{seconds:.1f}", f"{n / seconds:,.0f}",
+                      f"{limit * n / seconds:.2f}x", f"{m.peak_rss_mb:,.0f}"])  # fmt: skip
     print_table(
-        f"Loading a {rows:,}-row CSV into Postgres (speed ratio = psql \\copy time / this time, per row)",
-        ["method", "rows", "seconds", "rows/s", "vs psql", "peak MB"],
+        f"Loading a CSV of {rows:,} candidate rows into Postgres, best of 2 for psql and our loader\n"
+        "(load s = the load inside the process, without interpreter start-up; vs psql = per-row speed "
+        "against psql \\copy)",
+        ["method", "rows", "wall s", "load s", "rows/s", "vs psql", "peak MB"],
         table,
     )
-    ours = results["our loader"]
+    ours, big = results["our loader"], results["our loader, 10x the file"]
     print(
         f"our loader's peak memory: {ours.peak_rss_mb:,.0f} MB for {rows:,} rows, "
-        f"{big_run.peak_rss_mb:,.0f} MB for {rows * 10:,} rows "
-        f"({big_run.peak_rss_mb / ours.peak_rss_mb:.2f}x for 10x the rows)"
+        f"{big.peak_rss_mb:,.0f} MB for {rows * 10:,} rows ({big.peak_rss_mb / ours.peak_rss_mb:.2f}x "
+        "for 10x the rows)"
     )
 
 
