@@ -35,6 +35,13 @@ from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 from sandbox.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins"))  # the runner reads settings as the DAGs do
+RECSYS_LOAD_DAGS = {
+    "load_default_recs",
+    "load_online_recs",
+    "load_candidates_train",
+    "load_candidates_inference",
+}
 ADMIN_USER = "admin"
 TERMINAL_RUN_STATES = {"success", "failed"}
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -66,6 +73,22 @@ class Stack:
 
     def api(self) -> AirflowApi:
         return AirflowApi(self.ui_url, ADMIN_USER, self.admin_password)
+
+    def prepare_inputs(self, dag_ids: list[str]) -> None:
+        """Generated input files for the selected DAGs whose inputs are missing (never over a
+        file that is there: users drop real files in the same folders)."""
+        from steps.core.settings import load_settings
+
+        settings = load_settings(self.env or os.environ)
+        if RECSYS_LOAD_DAGS & set(dag_ids):
+            from sandbox.generate_recsys import FILES, generate
+
+            folder = settings.postgres_data_dir
+            if not all((folder / name).exists() for name in FILES):
+                generate(folder)
+                self.stand_ins.append(f"recommender inputs: generated sample files in {folder}")
+            else:
+                self.stand_ins.append(f"recommender inputs: the files in {folder}")
 
     def start(self, use_schedules: bool = True) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -305,24 +328,46 @@ def run_dags(
     sensor_timeout: int,
     timeout: float,
 ) -> list[RunResult]:
+    """Trigger and follow the DAGs. Those scheduled on assets (rank_candidates) run in a second
+    wave, once the first has succeeded: as the scheduler would run them after their producers."""
     results = {dag_id: RunResult(dag_id) for dag_id in dag_ids}
-    started: dict[str, float] = {}
-    for dag_id in dag_ids:
-        details = api.wait_for_dag(dag_id, timeout=120)
-        run_conf = dict(conf)
-        if (
-            "sensor_timeout_seconds" in (details.get("params") or {})
-            and "sensor_timeout_seconds" not in run_conf
-        ):
-            run_conf["sensor_timeout_seconds"] = sensor_timeout
-        api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
-        results[dag_id].run_id = trigger(api, dag_id, logical_date, run_conf)
-        started[dag_id] = time.monotonic()
+    details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
+    waves = [
+        [d for d in dag_ids if not details[d].get("asset_expression")],
+        [d for d in dag_ids if details[d].get("asset_expression")],
+    ]
     deadline = time.monotonic() + timeout
-    pending = set(dag_ids)
+    for wave in waves:
+        if not wave:
+            continue
+        failed = [r.dag_id for r in results.values() if r.run_id and r.state != "success"]
+        if failed:
+            for dag_id in wave:
+                results[dag_id].state = "not run"
+                results[
+                    dag_id
+                ].error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
+            continue
+        started = {}
+        for dag_id in wave:
+            run_conf = dict(conf)
+            if "sensor_timeout_seconds" in (details[dag_id].get("params") or {}):
+                run_conf.setdefault("sensor_timeout_seconds", sensor_timeout)
+            api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
+            results[dag_id].run_id = trigger(api, dag_id, logical_date, run_conf)
+            started[dag_id] = time.monotonic()
+        _follow(api, [results[d] for d in wave], started, deadline)
+    for result in results.values():
+        if result.run_id:
+            _collect(api, result)
+    return list(results.values())
+
+
+def _follow(api: AirflowApi, runs: list[RunResult], started: dict[str, float], deadline: float) -> None:
+    """Poll the runs until each has ended, logging every task state change."""
+    pending = {r.dag_id: r for r in runs}
     while pending:
-        for dag_id in sorted(pending):
-            result = results[dag_id]
+        for dag_id, result in sorted(pending.items()):
             run = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(result.run_id)}")
             for ti in api.task_instances(dag_id, result.run_id):
                 key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
@@ -332,17 +377,14 @@ def run_dags(
             result.state = run["state"]
             result.seconds = time.monotonic() - started[dag_id]
             if run["state"] in TERMINAL_RUN_STATES:
-                pending.discard(dag_id)
+                del pending[dag_id]
                 log(f"{dag_id}: run {run['state']} in {result.seconds:.0f}s")
         if pending and time.monotonic() > deadline:
-            for dag_id in pending:
-                results[dag_id].state = "timed out"
-            break
+            for result in pending.values():
+                result.state = "timed out"
+            return
         if pending:
             time.sleep(2)
-    for result in results.values():
-        _collect(api, result)
-    return list(results.values())
 
 
 def _collect(api: AirflowApi, result: RunResult) -> None:
@@ -492,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start(use_schedules=args.command == "up")
+        stack.prepare_inputs(dag_ids)
         for line in stack.stand_ins:
             log(f"stand-in {line}")
         if args.command == "up":
@@ -531,7 +574,9 @@ def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 20)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         texts = [m["text"] for m in stack.telegram.messages]
-        if all(any(f"run_id={r.run_id} " in t for t in texts) for r in results):
+        if all(
+            any(f"DAG {r.dag_id} with run_id={r.run_id} " in t for t in texts) for r in results if r.run_id
+        ):
             break
         time.sleep(1)
     return list(stack.telegram.messages)

@@ -1,0 +1,15 @@
+"""
+### load_candidates_inference
+
+Weekly (Saturday 21:10 UTC): `POSTGRES_DATA_DIR/candidates_inference.parquet` -> table
+`candidates_inference`, validated and upserted on `rec_id`. On success it updates the table's
+asset, which (with the training candidates) schedules `rank_candidates`.
+"""
+
+from steps.inference_data import CANDIDATES_INFERENCE
+from steps.recsys import load_dag
+
+# An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
+load_candidates_inference = load_dag(
+    dag_id="load_candidates_inference", schedule="10 21 * * 6", recs_file=CANDIDATES_INFERENCE, doc_md=__doc__
+)

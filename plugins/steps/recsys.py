@@ -1,0 +1,81 @@
+"""What the recommender's five DAGs share: the input files and their tables, the load step, and
+the load DAG they are all built from (PIPELINES.md 4).
+
+Each load reads `POSTGRES_DATA_DIR/<file>.parquet`, validates its columns and types, creates the
+table if missing and upserts on `rec_id` in one transaction, then marks its asset as updated;
+rank_candidates is scheduled on the two candidate assets, so it never ranks half-loaded data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from steps.core.warehouse import TableSpec, load_file
+
+WAREHOUSE_CONN_ID = "warehouse"
+
+
+@dataclass(frozen=True)
+class RecsFile:
+    """One input file of the recommender and the warehouse table it is loaded into."""
+
+    file_name: str
+    spec: TableSpec
+
+    @property
+    def asset_name(self) -> str:
+        # Assets name tables: a DAG scheduled on it runs after the table changed, not the file.
+        return f"warehouse.{self.spec.schema}.{self.spec.name}"
+
+
+def load_recs_file(conn, input_dir: Path, recs_file: RecsFile) -> dict:
+    """Upsert one file into its table; returns a summary for the run's log and the runner."""
+    result = load_file(conn, Path(input_dir) / recs_file.file_name, recs_file.spec, mode="upsert")
+    total = conn.execute(f"SELECT count(*) FROM {recs_file.spec.qualified}").fetchone()[0]
+    return {
+        "table": result.table,
+        "file": result.source,
+        "rows_in_file": result.rows_read,
+        "rows_changed": result.rows_written,
+        "rows_in_table": total,
+    }
+
+
+def warehouse_connection(conn_id: str = WAREHOUSE_CONN_ID):
+    """A psycopg (3) connection to the warehouse, from the Airflow connection `conn_id`."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id).get_conn()
+
+
+def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):
+    """A weekly DAG with one task: load `recs_file`, then mark its table's asset as updated."""
+    import pendulum
+    from airflow.sdk import Asset, dag, task
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    from steps.core.dag_defaults import DEFAULT_ARGS
+    from steps.core.notify import run_notifications
+
+    @dag(
+        dag_id=dag_id,
+        schedule=CronTriggerTimetable(schedule, timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["recsys", "weekly"],
+        default_args=DEFAULT_ARGS,
+        doc_md=doc_md,
+        **run_notifications(on_success=True),
+    )
+    def load_recs():
+        @task(task_id=f"load_{recs_file.spec.name}", outlets=[Asset(recs_file.asset_name)])
+        def load() -> dict:
+            from steps.core.settings import load_settings
+
+            with warehouse_connection() as conn:
+                return load_recs_file(conn, load_settings().postgres_data_dir, recs_file)
+
+        load()
+
+    return load_recs()
