@@ -84,9 +84,17 @@ class Stack:
             from sandbox.generate_recsys import FILES, generate
 
             folder = settings.postgres_data_dir
-            if not all((folder / name).exists() for name in FILES):
-                generate(folder)
-                self.stand_ins.append(f"recommender inputs: generated sample files in {folder}")
+            missing = [name for name in FILES if not (folder / name).exists()]
+            if missing:
+                import shutil
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as scratch:
+                    generate(Path(scratch))
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for name in missing:
+                        shutil.move(Path(scratch) / name, folder / name)
+                self.stand_ins.append(f"recommender inputs: generated {', '.join(missing)} in {folder}")
             else:
                 self.stand_ins.append(f"recommender inputs: the files in {folder}")
 

@@ -4,58 +4,33 @@ triggers DAGs through the REST API and reports. Also the web UI in a real headle
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from sandbox.embedded_postgres import free_port
+from tests.e2e.helpers import ROOT, run_demo, runner_command, runner_env
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """One state folder for the module: the first start migrates, later ones reuse it."""
-    base = tmp_path_factory.mktemp("runner")
-    return {"state": base / "state", "logs": base / "logs", "data": base / "data", "base": base}
-
-
-def runner_command(workspace, *args: str, port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "sandbox.runner", "demo", "--only", "hello_world",
-        "--api-port", str(port), "--state-dir", str(workspace["state"]), "--logs-dir", str(workspace["logs"]),
-        *args,
-    ]  # fmt: skip
-
-
-def runner_env(workspace, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-    env.pop("AIRFLOW_HOME", None)
-    env.update({"PIPELINES_DATA_DIR": str(workspace["data"]), "PIPELINES_TASK_RETRIES": "0", **extra})
-    return env
-
-
-def run_demo(workspace, *args: str, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        runner_command(workspace, *args, port=free_port()),
-        env=runner_env(workspace, **env), cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    print(result.stdout[-5000:], result.stderr[-5000:])
-    return result
 
 
 def test_demo_runs_hello_world_and_writes_the_summary(workspace):
     summary_path = workspace["base"] / "summary.json"
     result = run_demo(
-        workspace, "--conf", "id=abc", "--date", "2026-01-05", "--summary-json", str(summary_path)
+        workspace,
+        "--only",
+        "hello_world",
+        "--conf",
+        "id=abc",
+        "--date",
+        "2026-01-05",
+        "--summary-json",
+        str(summary_path),
     )
     assert result.returncode == 0
     output = workspace["data"] / "results" / "abc" / "hello_world.txt"
@@ -76,7 +51,9 @@ def test_demo_runs_hello_world_and_writes_the_summary(workspace):
 def test_failed_run_exits_non_zero_naming_the_task_and_its_error(workspace):
     not_a_folder = workspace["base"] / "occupied"
     not_a_folder.write_text("a file where the data folder should be")
-    result = run_demo(workspace, "--date", "2026-01-12", PIPELINES_DATA_DIR=str(not_a_folder))
+    result = run_demo(
+        workspace, "--only", "hello_world", "--date", "2026-01-12", PIPELINES_DATA_DIR=str(not_a_folder)
+    )
     assert result.returncode == 1
     assert "--- task make_directory failed; end of its log:" in result.stdout
     assert "NotADirectoryError" in result.stdout or "FileExistsError" in result.stdout
@@ -99,8 +76,8 @@ def test_rerun_changes_nothing_and_the_web_ui_shows_the_run(workspace):
     summary_path = workspace["base"] / "summary-keep.json"
     port = free_port()
     process = subprocess.Popen(
-        runner_command(workspace, "--conf", "id=abc", "--date", "2026-01-05", "--summary-json",
-                       str(summary_path), "--keep", port=port),
+        runner_command(workspace, "--only", "hello_world", "--conf", "id=abc", "--date", "2026-01-05",
+                       "--summary-json", str(summary_path), "--keep", port=port),
         env=runner_env(workspace), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

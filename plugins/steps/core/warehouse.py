@@ -301,9 +301,8 @@ def _check_castable(source: str, column: Column, file_type) -> None:
         or (t.is_null(file_type))
     )
     if not ok:
-        raise BadInputError(
-            f"{source}: column {column.name} has type {file_type}, expected {column.sql_type}"
-        )
+        shown = "string" if _is_text(file_type) else file_type  # large_string means the same to users
+        raise BadInputError(f"{source}: column {column.name} has type {shown}, expected {column.sql_type}")
 
 
 def _is_text(arrow_type) -> bool:

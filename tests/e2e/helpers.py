@@ -1,0 +1,35 @@
+"""Running the one-machine runner from the end-to-end tests, as `make demo` does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.embedded_postgres import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def runner_command(workspace, *args: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "sandbox.runner", "demo", "--api-port", str(port),
+        "--state-dir", str(workspace["state"]), "--logs-dir", str(workspace["logs"]), *args,
+    ]  # fmt: skip
+
+
+def runner_env(workspace, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+    env.pop("AIRFLOW_HOME", None)
+    env.update({"PIPELINES_DATA_DIR": str(workspace["data"]), "PIPELINES_TASK_RETRIES": "0", **extra})
+    return env
+
+
+def run_demo(workspace, *args: str, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        runner_command(workspace, *args, port=free_port()),
+        env=runner_env(workspace, **env), cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    print(result.stdout[-5000:], result.stderr[-5000:])
+    return result

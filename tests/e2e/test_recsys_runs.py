@@ -1,0 +1,62 @@
+"""The five recommender DAGs through the real scheduler, on the real files and on a bad one."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import shared_data
+from tests.e2e.helpers import run_demo
+
+pytestmark = pytest.mark.e2e
+RECSYS_DAGS = (
+    "load_default_recs,load_online_recs,load_candidates_train,load_candidates_inference,rank_candidates"
+)
+
+
+def test_real_files_load_and_rank(workspace):
+    folder = shared_data("recsys")
+    summary_path = workspace["base"] / "recsys-summary.json"
+    result = run_demo(
+        workspace, "--only", RECSYS_DAGS, "--date", "2026-02-07", "--summary-json", str(summary_path),
+        POSTGRES_DATA_DIR=str(folder),
+    )  # fmt: skip
+    assert result.returncode == 0
+    runs = {r["dag_id"]: r for r in json.loads(summary_path.read_text())["runs"]}
+    assert {d: r["state"] for d, r in runs.items()} == dict.fromkeys(RECSYS_DAGS.split(","), "success")
+    loaded = {
+        d: r["outputs"][f"load_{d.removeprefix('load_')}"] for d, r in runs.items() if d.startswith("load_")
+    }
+    assert {d: o["rows_in_table"] for d, o in loaded.items()} == {
+        "load_default_recs": 100, "load_online_recs": 2_776,
+        "load_candidates_train": 3_561, "load_candidates_inference": 6_728,
+    }  # fmt: skip
+    ranked = runs["rank_candidates"]["outputs"]["rank"]
+    assert ranked["candidates_ranked"] == 6_728
+    assert ranked["metrics"]["roc_auc"] > ranked["baseline_als_score"]["roc_auc"]
+    assert ranked["metrics"]["ndcg_at_10"] > ranked["baseline_als_score"]["ndcg_at_10"]
+    assert "ndcg_at_10" in result.stdout  # the summary table shows the ranker's metrics
+    messages = json.loads(summary_path.read_text())["telegram_messages"]
+    for dag_id in RECSYS_DAGS.split(","):
+        assert any(
+            m.startswith(f"DAG {dag_id} with run_id=") and "finished successfully." in m for m in messages
+        )
+
+
+def test_bad_file_fails_the_load_and_says_so_on_telegram(workspace, tmp_path):
+    from sandbox.generate_recsys import generate
+
+    generate(tmp_path)
+    path = tmp_path / "candidates_train.parquet"
+    table = pq.read_table(path).to_pandas()
+    table.loc[7, "rec_id"] = table.loc[3, "rec_id"]
+    table.to_parquet(path, index=False)
+    result = run_demo(
+        workspace, "--only", "load_candidates_train", "--date", "2026-02-14", POSTGRES_DATA_DIR=str(tmp_path)
+    )
+    assert result.returncode == 1
+    assert "--- task load_candidates_train failed" in result.stdout
+    assert f"{path}: duplicate key rec_id={table.loc[3, 'rec_id']}" in result.stdout
+    assert "DAG load_candidates_train with run_id=manual__2026-02-14T00:00:00+00:00 failed." in result.stdout
