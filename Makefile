@@ -44,12 +44,19 @@ lock:
 	$(VENV)/bin/uv pip compile requirements-airflow.txt --python-version 3.11 --no-header -o requirements.lock
 	$(VENV)/bin/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o requirements-dev.lock
 
-## system-deps: Debian's Chromium for the web UI test (installed only when missing and we are root)
+## system-deps: Debian packages the tests use, installed when missing (as root, with apt-get):
+## chromium (web UI test), redis-server (CeleryExecutor test), a Java runtime (Spark)
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing: the web UI test will say so (install Debian's chromium)"; fi; }
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (install them with your package manager; the tests that need them fail)"; fi; \
+	fi
 
 clean:
 	rm -rf .local data logs/*.log test-artifacts

@@ -1,10 +1,14 @@
-"""Loading one CSV file into Postgres three ways, side by side:
+"""Loading the same rows into Postgres three ways, side by side:
 
 - ours: the warehouse loader (validation + COPY, one transaction, upsert on the key);
-- psql \\copy: the limit, no validation;
+- psql \\copy of the same rows as CSV: the limit, no validation;
 - PostgresHook.insert_rows(..., replace=True): what the original recommender project did.
 
-Then our loader again on a file ten times larger, to show its memory does not grow with the file.
+Two cases:
+- `loader`: a 2,000,000-row CSV (and our loader on a file ten times larger, to show that its
+  memory does not grow with the file);
+- `recsys`: 5,000,000 generated training candidates, the recommender's own parquet file
+  (`candidates_train`), as load_candidates_train loads it.
 """
 
 from __future__ import annotations
@@ -13,29 +17,19 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import Measured, measure, print_table
 from sandbox.embedded_postgres import EmbeddedPostgres, bin_path, free_port
 
-COLUMNS = (
-    ("rec_id", "bigint"),
-    ("user_id", "bigint"),
-    ("item_id", "bigint"),
-    ("als_score", "double precision"),
-    ("category_id", "bigint"),
-    ("parent_id", "bigint"),
-    ("available", "boolean"),
-    ("target", "bigint"),
-)
-
 
 def table_spec(name: str):
-    from steps.core.warehouse import Column, TableSpec
+    """The training candidates' table, under another name: one table per method."""
+    from steps.core.warehouse import TableSpec
+    from steps.training_data import CANDIDATES_TRAIN
 
-    return TableSpec(
-        name, tuple(Column(c, t, nullable=c != "als_score") for c, t in COLUMNS), key=("rec_id",)
-    )
+    return TableSpec(name, CANDIDATES_TRAIN.spec.columns, key=CANDIDATES_TRAIN.spec.key)
 
 
 def generate_csv(path: Path, rows: int, seed: int = 7) -> Path:
@@ -48,54 +42,60 @@ def generate_csv(path: Path, rows: int, seed: int = 7) -> Path:
         return path
     rng = np.random.default_rng(seed)
     tmp = path.with_suffix(".tmp")
-    with pacsv.CSVWriter(tmp, pa.schema([(c, _arrow(t)) for c, t in COLUMNS])) as writer:
+    names = table_spec("x").column_names
+    with pacsv.CSVWriter(
+        tmp, pa.schema([(n, pa.float64() if n == "als_score" else pa.int64()) for n in names])
+    ) as out:
         for start in range(0, rows, 1_000_000):
             n = min(1_000_000, rows - start)
-            writer.write_table(pa.table({
-                "rec_id": np.arange(start, start + n),
-                "user_id": rng.integers(0, 100_000, n),
-                "item_id": rng.integers(0, 200_000, n),
-                "als_score": rng.random(n),
-                "category_id": rng.integers(0, 1_000, n),
-                "parent_id": rng.integers(0, 100, n),
-                "available": rng.random(n) < 0.9,
+            columns = {
+                "id": np.arange(start + 1, start + n + 1), "rec_id": np.arange(start, start + n),
+                "user_id": rng.integers(0, 100_000, n), "item_id": rng.integers(0, 200_000, n),
+                "als_score": rng.random(n), "category_id": rng.integers(0, 1_650, n),
+                "parent_id": rng.integers(0, 1_700, n), "available": rng.integers(0, 2, n),
                 "target": (rng.random(n) < 0.02).astype("int64"),
-            }))  # fmt: skip
+            }  # fmt: skip
+            out.write_table(pa.table({name: columns[name] for name in names}))
     tmp.rename(path)
     return path
 
 
-def _arrow(sql_type: str):
-    import pyarrow as pa
+def parquet_as_csv(parquet: Path) -> Path:
+    """The same rows as CSV, for psql (written once, not timed)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-    return {"bigint": pa.int64(), "double precision": pa.float64(), "boolean": pa.bool_()}[sql_type]
+    csv_path = parquet.with_suffix(".csv")
+    if not csv_path.exists():
+        pacsv.write_csv(pq.read_table(parquet, columns=table_spec("x").column_names), csv_path)
+    return csv_path
 
 
 def load_one(method: str, uri: str, path: Path, table: str) -> None:
     """Run in a child process so that its memory is measured alone."""
+    started = time.perf_counter()
     if method == "ours":
         import psycopg
 
         from steps.core.warehouse import load_file
 
-        started = time.perf_counter()
         with psycopg.connect(uri) as conn:
-            result = load_file(conn, path, table_spec(table))
-        print(f"rows={result.rows_read} load_seconds={time.perf_counter() - started:.3f}")
+            rows = load_file(conn, path, table_spec(table)).rows_read
     elif method == "insert_rows":
         import pandas as pd
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        started = time.perf_counter()
-        frame = pd.read_csv(path)  # the original read the whole file, as here
-        hook = PostgresHook(postgres_conn_id="warehouse")
-        hook.insert_rows(
+        # The original read the whole file with pandas and inserted its rows, as here.
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame = frame[table_spec(table).column_names]
+        PostgresHook(postgres_conn_id="warehouse").insert_rows(
             table=table, rows=frame.values.tolist(), target_fields=list(frame.columns),
             replace=True, replace_index="rec_id", commit_every=10_000,
         )  # fmt: skip
-        print(f"rows={len(frame)} load_seconds={time.perf_counter() - started:.3f}")
+        rows = len(frame)
     else:
         raise SystemExit(f"unknown method {method}")
+    print(f"rows={rows} load_seconds={time.perf_counter() - started:.3f}")
 
 
 def load_seconds(measured: Measured) -> float:
@@ -105,20 +105,22 @@ def load_seconds(measured: Measured) -> float:
     return float(found[1]) if found else measured.seconds
 
 
-def best_of(runs: int, run_once) -> Measured:
+def best_of(runs: int, run_once: Callable[[], Measured]) -> Measured:
     """The fastest of `runs` runs: the machine is shared, the minimum is the least disturbed."""
     return min((run_once() for _ in range(runs)), key=load_seconds)
 
 
-def run(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    small = generate_csv(work_dir / f"candidates_{rows}.csv", rows)
-    big = generate_csv(work_dir / f"candidates_{rows * 10}.csv", rows * 10)
+def compare(
+    work_dir: Path, title: str, rows: int, ours_file: Path, csv_file: Path, with_insert_rows: bool,
+    big_file: Path | None = None,
+) -> None:  # fmt: skip
+    """Load the same rows each way into an empty table of its own and print the table."""
+    import psycopg
+
     server = EmbeddedPostgres(work_dir / "postgres", free_port()).start()
     try:
         server.create_database("bench")
         uri = server.uri("bench")
-        import psycopg
 
         def fresh_table(name: str) -> None:
             with psycopg.connect(uri, autocommit=True) as conn:
@@ -126,64 +128,100 @@ def run(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
                 conn.execute(table_spec(name).create_sql())
 
         me = [sys.executable, "-m", "bench.loader", "--child"]
-        psql = [bin_path("psql"), uri, "-v", "ON_ERROR_STOP=1", "-c"]
 
         def psql_copy() -> Measured:
             fresh_table("t_psql")
-            return measure([*psql, f"\\copy t_psql FROM '{small}' WITH (FORMAT csv, HEADER)"])
+            return measure([
+                bin_path("psql"), uri, "-v", "ON_ERROR_STOP=1",
+                "-c", f"\\copy t_psql FROM '{csv_file}' WITH (FORMAT csv, HEADER)",
+            ])  # fmt: skip
 
         def ours_into_empty() -> Measured:
             fresh_table("t_ours")
-            return measure([*me, "ours", uri, str(small), "t_ours"])
+            return measure([*me, "ours", uri, str(ours_file), "t_ours"])
 
         results = {
-            "psql \\copy (the limit)": best_of(2, psql_copy),
-            "our loader": best_of(2, ours_into_empty),
-            "our loader, rerun (upsert, nothing changes)": measure([*me, "ours", uri, str(small), "t_ours"]),
+            ("psql \\copy (the limit)", rows): best_of(2, psql_copy),
+            (f"our loader ({ours_file.suffix[1:]})", rows): best_of(2, ours_into_empty),
+            ("our loader, rerun (upsert, nothing changes)", rows): measure(
+                [*me, "ours", uri, str(ours_file), "t_ours"]
+            ),
         }
         if with_insert_rows:
             fresh_table("t_insert")
-            results["PostgresHook.insert_rows(replace=True)"] = measure(
-                [*me, "insert_rows", uri, str(small), "t_insert"],
+            results[("PostgresHook.insert_rows(replace=True)", rows)] = measure(
+                [*me, "insert_rows", uri, str(ours_file), "t_insert"],
                 env={"AIRFLOW_CONN_WAREHOUSE": uri, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
             )
-        fresh_table("t_big")
-        results["our loader, 10x the file"] = measure([*me, "ours", uri, str(big), "t_big"])
+        if big_file is not None:
+            fresh_table("t_big")
+            results[("our loader, 10x the file", rows * 10)] = measure(
+                [*me, "ours", uri, str(big_file), "t_big"]
+            )
     finally:
         server.stop()
-    limit = load_seconds(results["psql \\copy (the limit)"]) / rows
+    per_row_limit = load_seconds(results[("psql \\copy (the limit)", rows)]) / rows
     table = []
-    for name, m in results.items():
-        n = rows * 10 if "10x" in name else rows
+    for (name, n), m in results.items():
         seconds = load_seconds(m)
         table.append([name, f"{n:,}", f"{m.seconds:.1f}", f"{seconds:.1f}", f"{n / seconds:,.0f}",
-                      f"{limit * n / seconds:.2f}x", f"{m.peak_rss_mb:,.0f}"])  # fmt: skip
+                      f"{per_row_limit * n / seconds:.2f}x", f"{m.peak_rss_mb:,.0f}"])  # fmt: skip
     print_table(
-        f"Loading a CSV of {rows:,} candidate rows into Postgres, best of 2 for psql and our loader\n"
-        "(load s = the load inside the process, without interpreter start-up; vs psql = per-row speed "
-        "against psql \\copy)",
+        f"{title}; best of 2 for psql and our loader\n(load s = the load inside the process, without "
+        "interpreter start-up; vs psql = per-row speed against psql \\copy)",
         ["method", "rows", "wall s", "load s", "rows/s", "vs psql", "peak MB"],
         table,
     )
-    ours, big = results["our loader"], results["our loader, 10x the file"]
-    print(
-        f"our loader's peak memory: {ours.peak_rss_mb:,.0f} MB for {rows:,} rows, "
-        f"{big.peak_rss_mb:,.0f} MB for {rows * 10:,} rows ({big.peak_rss_mb / ours.peak_rss_mb:.2f}x "
-        "for 10x the rows)"
-    )
+    if big_file is not None:
+        ours, big = (
+            results[(f"our loader ({ours_file.suffix[1:]})", rows)],
+            results[("our loader, 10x the file", rows * 10)],
+        )
+        print(
+            f"our loader's peak memory: {ours.peak_rss_mb:,.0f} MB for {rows:,} rows, "
+            f"{big.peak_rss_mb:,.0f} MB for {rows * 10:,} rows "
+            f"({big.peak_rss_mb / ours.peak_rss_mb:.2f}x for 10x the rows)"
+        )
 
 
-def main() -> None:
+def run_csv_case(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
+    small = generate_csv(work_dir / f"candidates_{rows}.csv", rows)
+    big = generate_csv(work_dir / f"candidates_{rows * 10}.csv", rows * 10)
+    compare(work_dir, f"Loading a CSV of {rows:,} candidate rows into Postgres", rows, small, small,
+            with_insert_rows, big_file=big)  # fmt: skip
+
+
+def run_recsys_case(work_dir: Path, rows: int, with_insert_rows: bool) -> None:
+    from sandbox.generate_recsys import REAL_SIZES, generate
+
+    folder = work_dir / f"recsys_{rows}"
+    parquet = folder / "candidates_train.parquet"
+    if not parquet.exists():
+        generate(folder, scale=rows / REAL_SIZES["candidates_train"])
+    compare(work_dir, f"load_candidates_train: {rows:,} generated candidates (parquet) into Postgres", rows,
+            parquet, parquet_as_csv(parquet), with_insert_rows)  # fmt: skip
+
+
+CASES = {"loader": (run_csv_case, 2_000_000), "recsys": (run_recsys_case, 5_000_000)}
+
+
+def main(case: str | None = None) -> None:
     if "--child" in sys.argv:
         method, uri, path, table = sys.argv[sys.argv.index("--child") + 1 :]
         load_one(method, uri, Path(path), table)
         return
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--work-dir", type=Path, default=Path("bench/out"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, help="rows of the file (default: 2,000,000 / 5,000,000)")
+    parser.add_argument("--work-dir", type=Path, default=Path("bench/out"), help="generated files (kept)")
     parser.add_argument("--skip-insert-rows", action="store_true", help="leave out the slow baseline")
-    args = parser.parse_args()
-    run(args.work_dir.resolve(), args.rows, not args.skip_insert_rows)
+    args, _ = parser.parse_known_args()
+    work_dir = args.work_dir.resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for name in [case] if case else list(CASES):
+        run, default_rows = CASES[name]
+        run(work_dir, args.rows or default_rows, not args.skip_insert_rows)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,10 @@ def generate(out_dir: Path, seed: int = 7, scale: float = 1.0) -> list[Path]:
     parent_appeal = rng.normal(0, 1.6, n_parents)
 
     written = [
-        _write(out_dir / "top_popular.parquet", _top_popular(rng, item_ids, sizes["top_popular"])),
+        _write(
+            out_dir / "top_popular.parquet",
+            _top_popular(rng, item_ids, min(sizes["top_popular"], n_items // 2)),
+        ),
         _write(out_dir / "similar.parquet", _similar(rng, item_ids, sizes["similar"])),
     ]
     rec_id_start = 0
@@ -92,10 +95,14 @@ def _candidates(rng, rows, per_user, item_ids, item_category, category_parent, i
     # Half the candidates of a user come from their favourite parents, as ALS would propose.
     swap = rng.random(rows) < 0.5
     favourite_parent = favorites[user_of_row, rng.integers(0, 3, rows)]
-    for row in np.flatnonzero(swap & ~liked):
-        in_parent = np.flatnonzero(category_parent[item_category] == favourite_parent[row])
-        if len(in_parent):
-            chosen[row] = rng.choice(in_parent)
+    item_parent = category_parent[item_category]
+    by_parent = np.argsort(item_parent, kind="stable")
+    first = np.searchsorted(item_parent[by_parent], np.arange(len(parent_popularity)))
+    count = np.bincount(item_parent, minlength=len(parent_popularity))
+    rows_to_swap = np.flatnonzero(swap & ~liked & (count[favourite_parent] > 0))
+    wanted = favourite_parent[rows_to_swap]
+    offset = (rng.random(len(rows_to_swap)) * count[wanted]).astype(np.int64)
+    chosen[rows_to_swap] = by_parent[first[wanted] + offset]
     parents = category_parent[item_category[chosen]]
     liked = (parents[:, None] == favorites[user_of_row]).any(axis=1)
     als = rng.beta(0.3, 30, rows) + liked * rng.beta(0.5, 40, rows)

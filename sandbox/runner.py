@@ -107,13 +107,45 @@ class Stack:
             self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
         self._start_databases()
         self._start_telegram()
+        self._define_spark()
+        celery = self.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        if celery:
+            self._start_celery_broker()
         self._migrate()
         for name in AIRFLOW_PROCESSES:
             self._spawn(
                 name, ["airflow", name] + (["--port", str(self.api_port)] if name == "api-server" else [])
             )
+        if celery:
+            # The distributed mode of docker-compose.yaml: tasks run in a separate worker process.
+            self._spawn("celery-worker", ["airflow", "celery", "worker", "--concurrency", "2"])
         self._wait_healthy(timeout=180)
         return self
+
+    def _start_celery_broker(self) -> None:
+        """The CeleryExecutor's result backend is the metadata database; its broker a local Redis
+        (Debian's redis-server) unless AIRFLOW__CELERY__BROKER_URL names one."""
+        metadata = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(
+            "postgresql+psycopg://", "postgresql://"
+        )
+        self.env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", f"db+{metadata}")
+        if "AIRFLOW__CELERY__BROKER_URL" in self.env:
+            return
+        import shutil
+
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise RuntimeError(
+                "the CeleryExecutor needs Redis: install Debian's redis-server "
+                "or set AIRFLOW__CELERY__BROKER_URL"
+            )
+        port = free_port()
+        self._spawn(
+            "redis",
+            [redis_server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        )
+        self.env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
+        self.stand_ins.append(f"Celery broker: redis-server on 127.0.0.1:{port}")
 
     def stop(self) -> None:
         for name, process in reversed(list(self.processes.items())):
@@ -196,6 +228,13 @@ class Stack:
             self.stand_ins.append(
                 f"warehouse: embedded Postgres, database warehouse, port {self.postgres.port}"
             )
+
+    def _define_spark(self) -> None:
+        if "AIRFLOW_CONN_SPARK_DEFAULT" in self.env:
+            return
+        # Spark in local mode needs no service: spark-submit runs the job in its own JVM.
+        self.env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[*]"})
+        self.stand_ins.append("spark_default: local[*] (spark-submit from the virtualenv)")
 
     def _start_telegram(self) -> None:
         if "AIRFLOW_CONN_TELEGRAM_DEFAULT" in self.env:

@@ -361,6 +361,47 @@ def _check_not_null(source: str, batch, spec: TableSpec, rows_before: int) -> No
 # --- writing --------------------------------------------------------------------------------
 
 
+_PREFETCH = 2
+
+
+def _prefetched(items: Iterator[Any], depth: int = _PREFETCH) -> Iterator[Any]:
+    """Yield what `items` yields, produced ahead in a thread; its exceptions are re-raised here."""
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", done))
+        except BaseException as err:  # handed to the consumer, which raises it
+            slots.put(("error", err))
+
+    worker = threading.Thread(target=produce, name="copy-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
 def _batch_csv(batch) -> bytes:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -371,11 +412,13 @@ def _batch_csv(batch) -> bytes:
 
 
 def _copy(cur, target: str, columns: str, batches: Iterable[Any], source: str) -> int:
-    """COPY the batches into `target` as CSV, one batch in memory at a time; returns the rows."""
+    """COPY the batches into `target` as CSV; returns the rows. The next pieces are read and
+    converted in a thread while Postgres parses the current one (pyarrow and libpq release the
+    GIL), and at most `_PREFETCH` pieces wait, so memory stays bounded."""
     rows, last_log = 0, time.monotonic()
     with cur.copy(f"COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-        for batch in batches:
-            copy.write(_batch_csv(batch))
+        for batch, data in _prefetched((b, _batch_csv(b)) for b in batches):
+            copy.write(data)
             rows += batch.num_rows
             if time.monotonic() - last_log >= 10:
                 log.info("%s: %d rows sent so far", source, rows)

