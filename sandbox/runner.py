@@ -64,6 +64,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
     telegram: FakeTelegram | None = None
+    file_server: Any = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     stand_ins: list[str] = field(default_factory=list)
 
@@ -74,12 +75,15 @@ class Stack:
     def api(self) -> AirflowApi:
         return AirflowApi(self.ui_url, ADMIN_USER, self.admin_password)
 
-    def prepare_inputs(self, dag_ids: list[str]) -> None:
-        """Generated input files for the selected DAGs whose inputs are missing (never over a
-        file that is there: users drop real files in the same folders)."""
+    def _prepare_inputs(self, dag_ids: list[str], dates: list[dt.datetime]) -> None:
+        """The inputs of the selected DAGs: generated files where they are missing (never over a
+        file that is there: users drop real files in the same folders), and the servers that
+        stand in for outside sources whose connection the environment does not define."""
         from steps.core.settings import load_settings
 
-        settings = load_settings(self.env or os.environ)
+        settings = load_settings(self.env)
+        if "song_plays" in dag_ids and "AIRFLOW_CONN_SONG_PLAYS_HTTP" not in self.env:
+            self._start_song_plays_source(dates)
         if RECSYS_LOAD_DAGS & set(dag_ids):
             from sandbox.generate_recsys import FILES, generate
 
@@ -98,7 +102,28 @@ class Stack:
             else:
                 self.stand_ins.append(f"recommender inputs: the files in {folder}")
 
-    def start(self, use_schedules: bool = True) -> Stack:
+    def _start_song_plays_source(self, dates: list[dt.datetime]) -> None:
+        """An HTTP file server with the workshop's file names: SONG_PLAYS_SOURCE_DIR as it is,
+        or a generated sample for the dates to run."""
+        from sandbox.file_server import FileServer
+
+        folder = self.env.get("SONG_PLAYS_SOURCE_DIR")
+        if folder:
+            folder = Path(folder).resolve()
+            what = f"the files of {folder}"
+        else:
+            from sandbox.generate_song_plays import generate
+
+            folder = self.state_dir / "song_plays_source"
+            generate(Path(folder), dates[0].date(), dates[-1].date())
+            what = f"a generated sample for {dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d} in {folder}"
+        self.file_server = FileServer(Path(folder)).start()
+        self.env["AIRFLOW_CONN_SONG_PLAYS_HTTP"] = json.dumps(
+            {"conn_type": "http", "host": self.file_server.url}
+        )
+        self.stand_ins.append(f"song_plays_http: file server at {self.file_server.url} serving {what}")
+
+    def start(self, dag_ids: list[str], dates: list[dt.datetime], use_schedules: bool = True) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.env = self._base_env()
@@ -108,6 +133,7 @@ class Stack:
         self._start_databases()
         self._start_telegram()
         self._define_spark()
+        self._prepare_inputs(dag_ids, dates)
         celery = self.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         if celery:
             self._start_celery_broker()
@@ -154,6 +180,9 @@ class Stack:
         if self.telegram:
             self.telegram.stop()
             self.telegram = None
+        if self.file_server:
+            self.file_server.stop()
+            self.file_server = None
         if self.postgres:
             self.postgres.stop()
             self.postgres = None
@@ -321,6 +350,7 @@ def _terminate(name: str, process: subprocess.Popen) -> None:
 @dataclass
 class RunResult:
     dag_id: str
+    logical_date: dt.datetime
     run_id: str = ""
     state: str = "not started"
     seconds: float = 0.0
@@ -328,11 +358,21 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
+    @property
+    def label(self) -> str:
+        return f"{self.dag_id} {self.logical_date:%Y-%m-%d}"
+
     def task_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for state in self.tasks.values():
             counts[state or "none"] = counts.get(state or "none", 0) + 1
         return counts
+
+    @property
+    def shown_state(self) -> str:
+        """A run whose every task was skipped (its input never came) says so."""
+        states = set(self.tasks.values())
+        return "skipped" if self.state == "success" and states == {"skipped"} else self.state
 
 
 def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict) -> str:
@@ -370,62 +410,59 @@ def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict)
 def run_dags(
     api: AirflowApi,
     dag_ids: list[str],
-    logical_date: dt.datetime,
+    dates: list[dt.datetime],
     conf: dict,
     sensor_timeout: int,
     timeout: float,
 ) -> list[RunResult]:
-    """Trigger and follow the DAGs. Those scheduled on assets (rank_candidates) run in a second
-    wave, once the first has succeeded: as the scheduler would run them after their producers."""
-    results = {dag_id: RunResult(dag_id) for dag_id in dag_ids}
+    """Trigger and follow one run per DAG and date. DAGs scheduled on assets (rank_candidates)
+    run in a second wave, for the dates whose first wave succeeded: as the scheduler would run
+    them after their producers."""
     details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
+    results = [RunResult(dag_id, date) for dag_id in dag_ids for date in dates]
     waves = [
-        [d for d in dag_ids if not details[d].get("asset_expression")],
-        [d for d in dag_ids if details[d].get("asset_expression")],
+        [r for r in results if not details[r.dag_id].get("asset_expression")],
+        [r for r in results if details[r.dag_id].get("asset_expression")],
     ]
     deadline = time.monotonic() + timeout
     for wave in waves:
-        if not wave:
-            continue
-        failed = [r.dag_id for r in results.values() if r.run_id and r.state != "success"]
-        if failed:
-            for dag_id in wave:
-                results[dag_id].state = "not run"
-                results[
-                    dag_id
-                ].error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
-            continue
         started = {}
-        for dag_id in wave:
+        for result in wave:
+            failed = [r.dag_id for r in results if r.run_id and r.logical_date == result.logical_date
+                      and r.state != "success"]  # fmt: skip
+            if failed:
+                result.state = "not run"
+                result.error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
+                continue
             run_conf = dict(conf)
-            if "sensor_timeout_seconds" in (details[dag_id].get("params") or {}):
+            if "sensor_timeout_seconds" in (details[result.dag_id].get("params") or {}):
                 run_conf.setdefault("sensor_timeout_seconds", sensor_timeout)
-            api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
-            results[dag_id].run_id = trigger(api, dag_id, logical_date, run_conf)
-            started[dag_id] = time.monotonic()
-        _follow(api, [results[d] for d in wave], started, deadline)
-    for result in results.values():
+            api.patch(f"/api/v2/dags/{q(result.dag_id)}", {"is_paused": False})
+            result.run_id = trigger(api, result.dag_id, result.logical_date, run_conf)
+            started[result.label] = time.monotonic()
+        _follow(api, [r for r in wave if r.run_id], started, deadline)
+    for result in results:
         if result.run_id:
             _collect(api, result)
-    return list(results.values())
+    return results
 
 
 def _follow(api: AirflowApi, runs: list[RunResult], started: dict[str, float], deadline: float) -> None:
     """Poll the runs until each has ended, logging every task state change."""
-    pending = {r.dag_id: r for r in runs}
+    pending = {r.label: r for r in runs}
     while pending:
-        for dag_id, result in sorted(pending.items()):
-            run = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(result.run_id)}")
-            for ti in api.task_instances(dag_id, result.run_id):
+        for label, result in sorted(pending.items()):
+            run = api.get(f"/api/v2/dags/{q(result.dag_id)}/dagRuns/{q(result.run_id)}")
+            for ti in api.task_instances(result.dag_id, result.run_id):
                 key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
                 if result.tasks.get(key) != ti["state"] and ti["state"]:
-                    log(f"{dag_id}: {key} -> {ti['state']}")
+                    log(f"{label}: {key} -> {ti['state']}")
                 result.tasks[key] = ti["state"]
             result.state = run["state"]
-            result.seconds = time.monotonic() - started[dag_id]
+            result.seconds = time.monotonic() - started[label]
             if run["state"] in TERMINAL_RUN_STATES:
-                del pending[dag_id]
-                log(f"{dag_id}: run {run['state']} in {result.seconds:.0f}s")
+                del pending[label]
+                log(f"{label}: run {result.shown_state} in {result.seconds:.0f}s")
         if pending and time.monotonic() > deadline:
             for result in pending.values():
                 result.state = "timed out"
@@ -458,18 +495,18 @@ def _collect(api: AirflowApi, result: RunResult) -> None:
 
 def print_summary(results: list[RunResult], stack: Stack, messages: list[dict]) -> None:
     print()
-    header = f"{'DAG':<28} {'state':<10} {'time':>6}  tasks"
+    header = f"{'DAG':<28} {'date':<10} {'state':<10} {'time':>6}  tasks"
     print(header)
     print("-" * max(len(header), 78))
     for r in results:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.task_counts().items()))
-        print(f"{r.dag_id:<28} {r.state:<10} {r.seconds:>5.0f}s  {counts}")
+        print(f"{r.dag_id:<28} {r.logical_date:%Y-%m-%d} {r.shown_state:<10} {r.seconds:>5.0f}s  {counts}")
         for task_id, value in r.outputs.items():
-            print(f"{'':<28} {task_id}: {_short(value)}")
+            print(f"{'':<39} {task_id}: {_short(value)}")
     print()
     for r in results:
         if r.error:
-            print(f"{r.dag_id} ({r.run_id}):\n{r.error}")
+            print(f"{r.label} ({r.run_id}):\n{r.error}")
     if messages:
         print(f"Telegram messages received by the fake Bot API ({len(messages)}):")
         for message in messages:
@@ -559,11 +596,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def logical_date(text: str | None) -> dt.datetime:
+def logical_dates(text: str | None) -> list[dt.datetime]:
+    """`YYYY-MM-DD` (or an ISO time), or a range `FROM..TO` of days; default: yesterday, UTC."""
     if not text:
         today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return today - dt.timedelta(days=1)
-    value = dt.datetime.fromisoformat(text)
+        return [today - dt.timedelta(days=1)]
+    first, _, last = text.partition("..")
+    start, end = _aware(first), _aware(last or first)
+    if end < start:
+        raise SystemExit(f"--date {text}: the range ends before it starts")
+    days = []
+    while start <= end:
+        days.append(start)
+        start += dt.timedelta(days=1)
+    return days
+
+
+def _aware(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--date: {text!r} is not YYYY-MM-DD or an ISO date-time") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -575,27 +628,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown DAG id(s): {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    conf, date = parse_conf(args.conf), logical_date(args.date)
+    conf, dates = parse_conf(args.conf), logical_dates(args.date)
     stack = Stack(args.state_dir.resolve(), args.logs_dir.resolve(), args.api_port, args.password)
     # SIGTERM (e.g. from make or CI) stops the stack as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        stack.start(use_schedules=args.command == "up")
-        stack.prepare_inputs(dag_ids)
+        stack.start(dag_ids, dates, use_schedules=args.command == "up")
         for line in stack.stand_ins:
             log(f"stand-in {line}")
         if args.command == "up":
             return _serve(stack)
-        results = run_dags(stack.api(), dag_ids, date, conf, args.sensor_timeout, args.timeout)
+        results = run_dags(stack.api(), dag_ids, dates, conf, args.sensor_timeout, args.timeout)
         messages = _telegram_messages(stack, results)
         print_summary(results, stack, messages)
         if args.summary_json:
             args.summary_json.write_text(
                 json.dumps(
                     {
-                        "logical_date": date.isoformat(),
+                        "logical_dates": [d.isoformat() for d in dates],
                         "ui": stack.ui_url,
-                        "runs": [r.__dict__ | {"task_counts": r.task_counts()} for r in results],
+                        "runs": [
+                            r.__dict__ | {"shown_state": r.shown_state, "task_counts": r.task_counts()}
+                            for r in results
+                        ],
                         "telegram_messages": [m["text"] for m in messages],
                     },
                     indent=2,

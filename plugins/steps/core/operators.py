@@ -1,0 +1,57 @@
+"""Airflow operators with the project's conventions built in:
+
+- sensors take their timeout from the run's `sensor_timeout_seconds` param (production default:
+  the profile's, hours; the one-machine runner passes about a minute) and end the run skipped,
+  not failed, when the input never comes: a missing input is "not ready", not an error;
+- a Spark job is not submitted again when its outputs exist (Luigi's completeness check).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.http.sensors.http import HttpSensor
+
+from steps.core.files import already_complete
+
+SENSOR_TIMEOUT_PARAM = "sensor_timeout_seconds"
+
+
+class _TimeoutFromParams:
+    """Mixin for sensors: timeout from the run's params, else from the active profile."""
+
+    def execute(self, context):
+        from steps.core.settings import load_settings
+
+        value = (context.get("params") or {}).get(SENSOR_TIMEOUT_PARAM)
+        self.timeout = float(value if value is not None else load_settings().sensor_timeout_seconds)
+        return super().execute(context)
+
+
+class HttpFileSensor(_TimeoutFromParams, HttpSensor):
+    """Waits until `endpoint` of the HTTP connection answers a HEAD request (404 = not yet)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("method", "HEAD")
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 15)
+        kwargs.setdefault("soft_fail", True)
+        super().__init__(**kwargs)
+
+
+class OutputCheckedSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator that returns at once when every path of `outputs` exists."""
+
+    template_fields = (*SparkSubmitOperator.template_fields, "outputs")
+
+    def __init__(self, *, outputs: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.outputs = outputs
+
+    def execute(self, context) -> list[str]:
+        """Returns the outputs' folders (the run summary shows them)."""
+        outputs = [Path(p) for p in self.outputs]
+        if not already_complete(outputs, self.task_id):
+            super().execute(context)
+        return sorted({str(p.parent) for p in outputs})
