@@ -64,6 +64,7 @@ def write_tsv(frame, target: str) -> None:
             .write.option("sep", "\t")
             .option("header", True)
             .option("compression", "gzip")
+            .option("escape", '"')  # a quote inside a field is doubled (RFC 4180), not backslashed
             .option("timestampFormat", "yyyy-MM-dd HH:mm:ss")
             .csv(temporary)
         )
@@ -98,13 +99,15 @@ def main(argv=None) -> int:
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
+    spark.sparkContext.setLogLevel("WARN")
     try:
         result = run(spark, args)
     except TooFewRowsError as err:
+        spark.stop()
+        # Printed last, after Spark's shutdown lines, so that it ends the task's log.
         print(f"ERROR {err}", file=sys.stderr, flush=True)
         return 2
-    finally:
-        spark.stop()
+    spark.stop()
     print(f"DatasetGen {args.day}: wrote {result['rows']} rows to {result['dataset']}")
     print(f"DatasetGen {args.day}: wrote the counts to {result['counts']}")
     return 0
