@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import dag_parse, loader
+from bench import dag_parse, loader, song_plays
 
 BENCHMARKS = {
     "dag_parse": dag_parse.main,
     "loader": lambda: loader.main("loader"),
     "recsys": lambda: loader.main("recsys"),
+    "song_plays": song_plays.main,
 }
 
 
