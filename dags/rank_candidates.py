@@ -35,7 +35,7 @@ def rank_candidates():
     def train_ranker(**context) -> dict:
         from steps import ranked_data
         from steps.core.settings import load_settings
-        from steps.recsys import warehouse_connection
+        from steps.core.warehouse import warehouse_connection
 
         dag_run = context["dag_run"]
         with warehouse_connection() as conn:
@@ -47,7 +47,7 @@ def rank_candidates():
     @task
     def rank(**context) -> dict:
         from steps import ranked_data
-        from steps.recsys import warehouse_connection
+        from steps.core.warehouse import warehouse_connection
 
         dag_run = context["dag_run"]
         with warehouse_connection() as conn:

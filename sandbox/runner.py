@@ -65,6 +65,7 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     telegram: FakeTelegram | None = None
     file_server: Any = None
+    estimates_api: Any = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     stand_ins: list[str] = field(default_factory=list)
 
@@ -84,6 +85,8 @@ class Stack:
         settings = load_settings(self.env)
         if "song_plays" in dag_ids and "AIRFLOW_CONN_SONG_PLAYS_HTTP" not in self.env:
             self._start_song_plays_source(dates)
+        if "uber_trip_time" in dag_ids and "AIRFLOW_CONN_UBER_API" not in self.env:
+            self._start_estimates_api()
         if RECSYS_LOAD_DAGS & set(dag_ids):
             from sandbox.generate_recsys import FILES, generate
 
@@ -122,6 +125,17 @@ class Stack:
             {"conn_type": "http", "host": self.file_server.url}
         )
         self.stand_ins.append(f"song_plays_http: file server at {self.file_server.url} serving {what}")
+
+    def _start_estimates_api(self) -> None:
+        """The simulator of the ride estimates API, with a token of its own."""
+        from sandbox.estimates_api import EstimatesApi
+
+        token = secrets.token_urlsafe(16)
+        self.estimates_api = EstimatesApi(token).start()
+        self.env["AIRFLOW_CONN_UBER_API"] = json.dumps(
+            {"conn_type": "http", "host": self.estimates_api.url, "password": token}
+        )
+        self.stand_ins.append(f"uber_api: estimates API simulator at {self.estimates_api.url}")
 
     def start(self, dag_ids: list[str], dates: list[dt.datetime], use_schedules: bool = True) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -180,9 +194,10 @@ class Stack:
         if self.telegram:
             self.telegram.stop()
             self.telegram = None
-        if self.file_server:
-            self.file_server.stop()
-            self.file_server = None
+        for server in (self.file_server, self.estimates_api):
+            if server is not None:
+                server.stop()
+        self.file_server = self.estimates_api = None
         if self.postgres:
             self.postgres.stop()
             self.postgres = None

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.core.warehouse import TableSpec, load_file
-
-WAREHOUSE_CONN_ID = "warehouse"
+from steps.core.warehouse import TableSpec, load_file, warehouse_connection
 
 
 @dataclass(frozen=True)
@@ -40,13 +38,6 @@ def load_recs_file(conn, input_dir: Path, recs_file: RecsFile) -> dict:
         "rows_changed": result.rows_written,
         "rows_in_table": total,
     }
-
-
-def warehouse_connection(conn_id: str = WAREHOUSE_CONN_ID):
-    """A psycopg (3) connection to the warehouse, from the Airflow connection `conn_id`."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    return PostgresHook(postgres_conn_id=conn_id).get_conn()
 
 
 def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):

@@ -56,7 +56,7 @@ def lock_version(package: str) -> str:
 def test_compose_file_passes_the_real_parser(resolved):
     expected = {
         "postgres", "warehouse", "redis", "minio", "minio-init", "spark-master", "spark-worker",
-        "song-plays-source",
+        "song-plays-source", "estimates-api",
         "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
         "airflow-triggerer", "airflow-init",
     }  # fmt: skip

@@ -53,6 +53,16 @@ def _arrow_type(sql_type: str):
     }[sql_type]
 
 
+WAREHOUSE_CONN_ID = "warehouse"
+
+
+def warehouse_connection(conn_id: str = WAREHOUSE_CONN_ID):
+    """A psycopg (3) connection to the warehouse, from the Airflow connection `conn_id`."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id).get_conn()
+
+
 class BadInputError(ValueError):
     """The input cannot be loaded; the message names the file, row and column where known."""
 
