@@ -364,7 +364,7 @@ def new_model():
     from sklearn.linear_model import SGDRegressor
     from sklearn.preprocessing import StandardScaler
 
-    return {"scaler": StandardScaler(), "model": SGDRegressor(random_state=0, max_iter=1000, tol=1e-4)}
+    return {"scaler": StandardScaler(), "model": SGDRegressor(random_state=0, max_iter=5000, tol=1e-3)}
 
 
 def _fit(bundle: dict, x, y, partial: bool) -> dict:
