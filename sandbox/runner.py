@@ -66,6 +66,7 @@ class Stack:
     telegram: FakeTelegram | None = None
     file_server: Any = None
     estimates_api: Any = None
+    s3_server: Any = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     stand_ins: list[str] = field(default_factory=list)
 
@@ -87,6 +88,8 @@ class Stack:
             self._start_song_plays_source(dates)
         if "uber_trip_time" in dag_ids and "AIRFLOW_CONN_UBER_API" not in self.env:
             self._start_estimates_api()
+        if "user_page_views" in dag_ids and "AIRFLOW_CONN_AWS_DEFAULT" not in self.env:
+            self._start_s3(settings.page_views_bucket, dates)
         if RECSYS_LOAD_DAGS & set(dag_ids):
             from sandbox.generate_recsys import FILES, generate
 
@@ -125,6 +128,27 @@ class Stack:
             {"conn_type": "http", "host": self.file_server.url}
         )
         self.stand_ins.append(f"song_plays_http: file server at {self.file_server.url} serving {what}")
+
+    def _start_s3(self, bucket: str, dates: list[dt.datetime]) -> None:
+        """A local S3-compatible server (moto), seeded with generated logs for the dates to run."""
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        from sandbox.generate_page_views import generate, upload
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        port = free_port()
+        self.s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.s3_server.start()
+        url = f"http://127.0.0.1:{port}"
+        self.env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": url, "region_name": "us-east-1"},
+        })  # fmt: skip
+        upload(generate(dates[0].date(), dates[-1].date()), bucket, url, "testing", "testing")
+        days = f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}"
+        self.stand_ins.append(f"aws_default: local S3 server at {url}, bucket {bucket} seeded for {days}")
 
     def _start_estimates_api(self) -> None:
         """The simulator of the ride estimates API, with a token of its own."""
@@ -194,10 +218,10 @@ class Stack:
         if self.telegram:
             self.telegram.stop()
             self.telegram = None
-        for server in (self.file_server, self.estimates_api):
+        for server in (self.file_server, self.estimates_api, self.s3_server):
             if server is not None:
                 server.stop()
-        self.file_server = self.estimates_api = None
+        self.file_server = self.estimates_api = self.s3_server = None
         if self.postgres:
             self.postgres.stop()
             self.postgres = None

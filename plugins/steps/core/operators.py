@@ -12,6 +12,7 @@ from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.http.sensors.http import HttpSensor
+from airflow.sdk import BaseSensorOperator
 
 from steps.core.files import already_complete
 
@@ -38,6 +39,38 @@ class HttpFileSensor(_TimeoutFromParams, HttpSensor):
         kwargs.setdefault("poke_interval", 15)
         kwargs.setdefault("soft_fail", True)
         super().__init__(**kwargs)
+
+
+class S3PrefixesSensor(_TimeoutFromParams, BaseSensorOperator):
+    """Waits until every prefix of `prefixes` has at least one key in `bucket` (S3Hook, so the
+    endpoint is the connection's: AWS, MinIO or a local S3 server).
+
+    The Amazon provider's S3KeySensor does the same, but importing it imports boto3, half a
+    second on every parse of the DAG file; here boto3 loads only when the sensor runs.
+    """
+
+    template_fields = ("bucket", "prefixes")
+
+    def __init__(self, *, bucket: str, prefixes: list[str], aws_conn_id: str = "aws_default", **kwargs):
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 15)
+        kwargs.setdefault("soft_fail", True)
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefixes = prefixes
+        self.aws_conn_id = aws_conn_id
+
+    def poke(self, context) -> bool:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        hook = S3Hook(aws_conn_id=self.aws_conn_id)
+        missing = [
+            prefix for prefix in self.prefixes
+            if not hook.list_keys(bucket_name=self.bucket, prefix=prefix, max_items=1)
+        ]  # fmt: skip
+        if missing:
+            self.log.info("not there yet in s3://%s: %s", self.bucket, ", ".join(f"{p}*" for p in missing))
+        return not missing
 
 
 class OutputCheckedSparkSubmitOperator(SparkSubmitOperator):

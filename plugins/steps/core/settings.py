@@ -4,6 +4,7 @@ a YAML file in config/profiles/ holds its values, a few environment variables ov
     PIPELINES_PROFILE      local (default) | staging | production
     PIPELINES_DATA_DIR     root of file outputs
     POSTGRES_DATA_DIR      input files the load DAGs read
+    PAGE_VIEWS_BUCKET      the S3 bucket of the page-views logs
     PIPELINES_CONFIG_DIR   where profiles/ lives (default: config/ beside plugins/)
 """
 
@@ -29,6 +30,7 @@ class Settings:
     data_dir: Path
     postgres_data_dir: Path
     sensor_timeout_seconds: int
+    page_views_bucket: str
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +50,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             data_dir=_path(env.get("PIPELINES_DATA_DIR") or values["data_dir"]),
             postgres_data_dir=_path(env.get("POSTGRES_DATA_DIR") or values["postgres_data_dir"]),
             sensor_timeout_seconds=int(values["sensor_timeout_seconds"]),
+            page_views_bucket=env.get("PAGE_VIEWS_BUCKET") or values["page_views_bucket"],
         )
     except KeyError as missing:
         raise ProfileError(f"{profile_file}: missing setting {missing}") from None

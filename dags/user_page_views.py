@@ -1,0 +1,78 @@
+"""
+### user_page_views
+
+The Luigi tutorial's exercise (PIPELINES.md 2c), daily:
+
+1. `wait_for_logs`: waits until the day's `UserUpdates/YYYY-MM-DD*` and `PageViews/YYYY-MM-DD*`
+   keys are in the profile's bucket (`PAGE_VIEWS_BUCKET` overrides it), on connection
+   `aws_default`; after `sensor_timeout_seconds` the run ends **skipped**.
+2. `load_day`: parses the day's files (quoted header-less CSV, JSON lines; a bad row fails the
+   task naming key and line) into the warehouse's event tables, exact duplicates kept once.
+3. `build_tables`: replaces `user_page_views` (per user and url: de-duplicated production views,
+   latest view, the user's latest email) and `page_recommendations` (top 3 urls per user by
+   co-views) over every day up to this one, in one transaction.
+"""
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from steps import page_views as steps
+from steps.core.dag_defaults import DEFAULT_ARGS
+from steps.core.notify import run_notifications
+from steps.core.operators import SENSOR_TIMEOUT_PARAM, S3PrefixesSensor
+
+
+@dag(
+    dag_id="user_page_views",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["luigi", "s3", "daily"],
+    default_args=DEFAULT_ARGS,
+    params={
+        SENSOR_TIMEOUT_PARAM: Param(
+            None,
+            type=["null", "integer"],
+            description="how long to wait for the day's logs (default: profile's)",
+        ),
+    },
+    doc_md=__doc__,
+    **run_notifications(on_success=False),
+)
+def user_page_views():
+    @task
+    def bucket() -> str:
+        from steps.core.settings import load_settings
+
+        return load_settings().page_views_bucket
+
+    @task
+    def load_day(bucket_name: str, day: str) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from steps.core.warehouse import warehouse_connection
+
+        with warehouse_connection() as conn:
+            return steps.load_day(
+                conn, S3Hook(aws_conn_id=steps.AWS_CONN_ID), bucket_name, pendulum.parse(day).date()
+            )
+
+    @task
+    def build_tables(day: str) -> dict:
+        from steps.core.warehouse import warehouse_connection
+
+        with warehouse_connection() as conn:
+            return steps.build_tables(conn, pendulum.parse(day).date())
+
+    bucket_name = bucket()
+    wait_for_logs = S3PrefixesSensor(
+        task_id="wait_for_logs",
+        bucket=bucket_name,
+        prefixes=["UserUpdates/{{ ds }}", "PageViews/{{ ds }}"],
+        aws_conn_id=steps.AWS_CONN_ID,
+    )
+    bucket_name >> wait_for_logs >> load_day(bucket_name, "{{ ds }}") >> build_tables("{{ ds }}")
+
+
+user_page_views()
