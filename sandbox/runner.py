@@ -396,6 +396,7 @@ class RunResult:
     tasks: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    leaves: list[str] = field(default_factory=list)  # the DAG's last tasks
 
     @property
     def label(self) -> str:
@@ -409,9 +410,13 @@ class RunResult:
 
     @property
     def shown_state(self) -> str:
-        """A run whose every task was skipped (its input never came) says so."""
-        states = set(self.tasks.values())
-        return "skipped" if self.state == "success" and states == {"skipped"} else self.state
+        """A run whose last tasks were skipped (its input never came) says so."""
+        ends = [self.tasks.get(t) for t in self.leaves]
+        return (
+            "skipped"
+            if self.state == "success" and ends and all(s == "skipped" for s in ends)
+            else self.state
+        )
 
 
 def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict) -> str:
@@ -458,17 +463,27 @@ def run_dags(
     run in a second wave, for the dates whose first wave succeeded: as the scheduler would run
     them after their producers."""
     details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
-    results = [RunResult(dag_id, date) for dag_id in dag_ids for date in dates]
+    leaves = {
+        dag_id: [
+            t["task_id"]
+            for t in api.get(f"/api/v2/dags/{q(dag_id)}/tasks")["tasks"]
+            if not t["downstream_task_ids"]
+        ]
+        for dag_id in dag_ids
+    }
+    results = [RunResult(dag_id, date, leaves=leaves[dag_id]) for dag_id in dag_ids for date in dates]
     waves = [
         [r for r in results if not details[r.dag_id].get("asset_expression")],
         [r for r in results if details[r.dag_id].get("asset_expression")],
     ]
     deadline = time.monotonic() + timeout
+    done: list[RunResult] = []
     for wave in waves:
         started = {}
         for result in wave:
-            failed = [r.dag_id for r in results if r.run_id and r.logical_date == result.logical_date
-                      and r.state != "success"]  # fmt: skip
+            failed = [
+                r.dag_id for r in done if r.logical_date == result.logical_date and r.state != "success"
+            ]
             if failed:
                 result.state = "not run"
                 result.error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
@@ -480,6 +495,7 @@ def run_dags(
             result.run_id = trigger(api, result.dag_id, result.logical_date, run_conf)
             started[result.label] = time.monotonic()
         _follow(api, [r for r in wave if r.run_id], started, deadline)
+        done += wave
     for result in results:
         if result.run_id:
             _collect(api, result)
@@ -512,12 +528,11 @@ def _follow(api: AirflowApi, runs: list[RunResult], started: dict[str, float], d
 
 def _collect(api: AirflowApi, result: RunResult) -> None:
     """Outputs (the return values of the DAG's last tasks) and, on failure, the error's log."""
-    tasks = api.get(f"/api/v2/dags/{q(result.dag_id)}/tasks")["tasks"]
-    for task in tasks:
-        if not task.get("downstream_task_ids") and result.tasks.get(task["task_id"]) == "success":
-            value = api.return_value(result.dag_id, result.run_id, task["task_id"])
+    for task_id in result.leaves:
+        if result.tasks.get(task_id) == "success":
+            value = api.return_value(result.dag_id, result.run_id, task_id)
             if value is not None:
-                result.outputs[task["task_id"]] = value
+                result.outputs[task_id] = value
     if result.state == "success":
         return
     for ti in api.task_instances(result.dag_id, result.run_id):

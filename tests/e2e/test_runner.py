@@ -45,7 +45,7 @@ def test_demo_runs_hello_world_and_writes_the_summary(workspace):
         t.startswith(f"DAG hello_world with run_id={run['run_id']} finished successfully.")
         for t in summary["telegram_messages"]
     )
-    assert "hello_world                  success" in result.stdout
+    assert "hello_world                  2026-01-05 success" in result.stdout
 
 
 def test_failed_run_exits_non_zero_naming_the_task_and_its_error(workspace):
