@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import dag_parse, loader, song_plays
+from bench import dag_parse, loader, page_views, song_plays
 
 BENCHMARKS = {
     "dag_parse": dag_parse.main,
     "loader": lambda: loader.main("loader"),
     "recsys": lambda: loader.main("recsys"),
     "song_plays": song_plays.main,
+    "page_views": page_views.main,
 }
 
 

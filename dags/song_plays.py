@@ -23,7 +23,7 @@ from airflow.sdk import Param, dag, task
 from steps import song_plays as steps
 from steps.core.dag_defaults import DEFAULT_ARGS
 from steps.core.notify import run_notifications
-from steps.core.operators import SENSOR_TIMEOUT_PARAM, HttpFileSensor, OutputCheckedSparkSubmitOperator
+from steps.core.operators import HttpFileSensor, OutputCheckedSparkSubmitOperator, sensor_timeout_param
 
 
 @dag(
@@ -36,11 +36,7 @@ from steps.core.operators import SENSOR_TIMEOUT_PARAM, HttpFileSensor, OutputChe
     default_args=DEFAULT_ARGS,
     params={
         "minrows": Param(100, type="integer", minimum=0, description="fewest rows the dataset may have"),
-        SENSOR_TIMEOUT_PARAM: Param(
-            None,
-            type=["null", "integer"],
-            description="how long to wait for the spins file (default: profile's)",
-        ),
+        **sensor_timeout_param("the spins file"),
     },
     doc_md=__doc__,
     **run_notifications(on_success=False),

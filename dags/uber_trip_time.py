@@ -65,33 +65,33 @@ def uber_trip_time():
 
     @task
     def store_estimates(fail_at: str, stamp: str, ti=None) -> dict:
-        key = steps.run_key(pendulum.parse(stamp))
-        steps.fail_if_asked("store", fail_at, ti.try_number)
-        with warehouse() as conn:
+        def work(conn, key, when):
             return steps.store_estimates(conn, run_paths(key), key)
+
+        return warehouse_step("store", fail_at, stamp, ti, work)
 
     @task
     def validate(fail_at: str, stamp: str, ti=None) -> dict:
-        key = steps.run_key(pendulum.parse(stamp))
-        steps.fail_if_asked("validate", fail_at, ti.try_number)
-        with warehouse() as conn:
-            return steps.validate(conn, run_paths(key), key, pendulum.parse(stamp))
+        def work(conn, key, when):
+            return steps.validate(conn, run_paths(key), key, when)
+
+        return warehouse_step("validate", fail_at, stamp, ti, work)
 
     @task
     def store_validation(fail_at: str, stamp: str, ti=None) -> dict:
-        key = steps.run_key(pendulum.parse(stamp))
-        steps.fail_if_asked("store_validation", fail_at, ti.try_number)
-        with warehouse() as conn:
+        def work(conn, key, when):
             return steps.store_validation(conn, run_paths(key), key)
+
+        return warehouse_step("store_validation", fail_at, stamp, ti, work)
 
     @task
     def train(fail_at: str, stamp: str, ti=None) -> dict:
         from steps.core.settings import load_settings
 
-        key = steps.run_key(pendulum.parse(stamp))
-        steps.fail_if_asked("train", fail_at, ti.try_number)
-        with warehouse() as conn:
-            return steps.train(conn, load_settings().data_dir, key, pendulum.parse(stamp))
+        def work(conn, key, when):
+            return steps.train(conn, load_settings().data_dir, key, when)
+
+        return warehouse_step("train", fail_at, stamp, ti, work)
 
     fail_at, stamp = "{{ params.fail_at }}", "{{ ts }}"
     (
@@ -116,10 +116,14 @@ def nodes_file():
     return os.environ.get("TRIP_NODES_FILE") or PROJECT_ROOT / "config" / "samples" / "sample_city_nodes.csv"
 
 
-def warehouse():
+def warehouse_step(name: str, fail_at: str, stamp: str, ti, work):
+    """The shape of the warehouse steps: the run's key, the failure demo, a connection."""
     from steps.core.warehouse import warehouse_connection
 
-    return warehouse_connection()
+    when = pendulum.parse(stamp)
+    steps.fail_if_asked(name, fail_at, ti.try_number)
+    with warehouse_connection() as conn:
+        return work(conn, steps.run_key(when), when)
 
 
 uber_trip_time()

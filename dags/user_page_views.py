@@ -14,12 +14,12 @@ The Luigi tutorial's exercise (PIPELINES.md 2c), daily:
 """
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from steps import page_views as steps
 from steps.core.dag_defaults import DEFAULT_ARGS
 from steps.core.notify import run_notifications
-from steps.core.operators import SENSOR_TIMEOUT_PARAM, S3PrefixesSensor
+from steps.core.operators import S3PrefixesSensor, sensor_timeout_param
 
 
 @dag(
@@ -31,11 +31,7 @@ from steps.core.operators import SENSOR_TIMEOUT_PARAM, S3PrefixesSensor
     tags=["luigi", "s3", "daily"],
     default_args=DEFAULT_ARGS,
     params={
-        SENSOR_TIMEOUT_PARAM: Param(
-            None,
-            type=["null", "integer"],
-            description="how long to wait for the day's logs (default: profile's)",
-        ),
+        **sensor_timeout_param("the day's logs"),
     },
     doc_md=__doc__,
     **run_notifications(on_success=False),

@@ -19,6 +19,17 @@ from steps.core.files import already_complete
 SENSOR_TIMEOUT_PARAM = "sensor_timeout_seconds"
 
 
+def sensor_timeout_param(what: str) -> dict:
+    """The DAG param its sensors read their timeout from (None: the profile's)."""
+    from airflow.sdk import Param
+
+    return {
+        SENSOR_TIMEOUT_PARAM: Param(
+            None, type=["null", "integer"], description=f"how long to wait for {what} (default: profile's)"
+        )
+    }
+
+
 class _TimeoutFromParams:
     """Mixin for sensors: timeout from the run's params, else from the active profile."""
 
