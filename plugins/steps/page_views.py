@@ -184,13 +184,17 @@ INSERT INTO user_page_views (user_id, email, url, count, last_viewed)
     GROUP BY v.user_id, e.email, v.url;
 INSERT INTO page_recommendations (user_id, email, recommended_url, rank)
     WITH seen AS (SELECT DISTINCT user_id, url FROM views),
+    -- Users who viewed at least one page in common, found once per pair: joining pages to the
+    -- pages of every co-viewer directly would multiply rows by the pages per user.
+    neighbours AS (
+        SELECT DISTINCT a.user_id, b.user_id AS other
+        FROM seen a JOIN seen b ON b.url = a.url AND b.user_id <> a.user_id
+    ),
     co_views AS (
-        SELECT mine.user_id, theirs.url, count(DISTINCT theirs.user_id) AS viewers
-        FROM seen mine
-        JOIN seen others ON others.url = mine.url AND others.user_id <> mine.user_id
-        JOIN seen theirs ON theirs.user_id = others.user_id
-        WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.user_id = mine.user_id AND s.url = theirs.url)
-        GROUP BY mine.user_id, theirs.url
+        SELECT n.user_id, s.url, count(*) AS viewers
+        FROM neighbours n JOIN seen s ON s.user_id = n.other
+        WHERE NOT EXISTS (SELECT 1 FROM seen m WHERE m.user_id = n.user_id AND m.url = s.url)
+        GROUP BY n.user_id, s.url
     ),
     ranked AS (
         SELECT user_id, url, row_number() OVER (PARTITION BY user_id ORDER BY viewers DESC, url) AS rank
