@@ -133,14 +133,22 @@ def test_versions_agree_between_lock_dockerfiles_and_compose(resolved):
         assert resolved["services"][name]["build"]["context"].endswith("docker/spark")
 
 
+def found_in_code(pattern: str, *folders: Path) -> set[str]:
+    """The first group of every match of `pattern` in the Python files below `folders`."""
+    regex = re.compile(pattern)
+    return {
+        match
+        for folder in folders
+        for path in folder.rglob("*.py")
+        for match in regex.findall(path.read_text())
+    }
+
+
 def conn_ids_used(*folders: Path) -> set[str]:
     """Connection ids in the code: `conn_id="x"`, `*_conn_id="x"`, `CONN_ID = "x"` and the like."""
-    pattern = re.compile(r"""(?:conn_id|CONN_ID)\w*\s*[:=]\s*(?:str\s*=\s*)?["']([A-Za-z0-9_]+)["']""")
-    found = set()
-    for folder in folders:
-        for path in folder.rglob("*.py"):
-            found |= set(pattern.findall(path.read_text()))
-    return found
+    return found_in_code(
+        r"""(?:conn_id|CONN_ID)\w*\s*[:=]\s*(?:str\s*=\s*)?["']([A-Za-z0-9_]+)["']""", *folders
+    )
 
 
 def undefined_connections(
@@ -183,12 +191,7 @@ def test_a_dag_with_an_undefined_connection_is_reported(tmp_path, resolved):
 
 
 def environment_variables_read(*folders: Path) -> set[str]:
-    pattern = re.compile(r"""(?:environ|env)(?:\.get)?(?:\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
-    found = set()
-    for folder in folders:
-        for path in folder.rglob("*.py"):
-            found |= set(pattern.findall(path.read_text()))
-    return found
+    return found_in_code(r"""(?:environ|env)(?:\.get)?(?:\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""", *folders)
 
 
 def test_every_variable_read_by_code_or_compose_is_in_env_example():
