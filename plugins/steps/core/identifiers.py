@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_PLAIN = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
+_PLAIN_IDENTIFIER = re.compile(_PLAIN)
+# The same rule as the JSON-schema pattern of DAG params that name a schema (the UI form checks it).
+IDENTIFIER_PATTERN = f"^{_PLAIN}$"
 
 
 class InvalidIdentifierError(ValueError):

@@ -5,6 +5,7 @@ a YAML file in config/profiles/ holds its values, a few environment variables ov
     PIPELINES_DATA_DIR     root of file outputs
     POSTGRES_DATA_DIR      input files the load DAGs read
     PAGE_VIEWS_BUCKET      the S3 bucket of the page-views logs
+    POLICE_SCRIPTS_DIR     the police staging script set (relative paths of its DAG's params start here)
     PIPELINES_CONFIG_DIR   where profiles/ lives (default: config/ beside plugins/)
 """
 
@@ -31,6 +32,7 @@ class Settings:
     postgres_data_dir: Path
     sensor_timeout_seconds: int
     page_views_bucket: str
+    police_scripts_dir: Path
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +53,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             postgres_data_dir=_path(env.get("POSTGRES_DATA_DIR") or values["postgres_data_dir"]),
             sensor_timeout_seconds=int(values["sensor_timeout_seconds"]),
             page_views_bucket=env.get("PAGE_VIEWS_BUCKET") or values["page_views_bucket"],
+            police_scripts_dir=_path(env.get("POLICE_SCRIPTS_DIR") or values["police_scripts_dir"]),
         )
     except KeyError as missing:
         raise ProfileError(f"{profile_file}: missing setting {missing}") from None

@@ -1,0 +1,6 @@
+DROP TABLE IF EXISTS staging.lookup_force_types;
+CREATE TABLE staging.lookup_force_types (
+  code        INT PRIMARY KEY,
+  value       VARCHAR NOT NULL UNIQUE, -- what the populate scripts match source values against
+  description VARCHAR
+);

@@ -1,0 +1,426 @@
+"""The police staging build and promotion, against a real Postgres: the project's script set, the
+97 real scripts of the original project, and a promotion whose connection is killed halfway."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.generate_police_source import generate
+from steps import police_staging as steps
+from steps.core.identifiers import InvalidIdentifierError
+from tests.conftest import ROOT, shared_data
+
+OWN_SCRIPTS = ROOT / "sql" / "police_staging"
+
+
+def own_inputs(schema: str = "staging_dev", scripts: Path = OWN_SCRIPTS) -> steps.BuildInputs:
+    return steps.resolve_inputs(
+        {"schema": schema, "create_tables_dir": "create_tables", "lookup_file": "lookup/lookup_tables.yaml",
+         "procedures_file": "stored_procedures/procedures.sql", "populate_dir": "populate"},
+        scripts,
+    )  # fmt: skip
+
+
+def build(conn, plan: dict) -> dict:
+    """Every step of the DAG, in the DAG's order; returns {step: [statuses]}."""
+    schema = plan["schema"]
+    statuses: dict[str, list] = {"schema": [steps.ensure_schema(conn, schema)]}
+    for item in steps.planned_tables(plan, "create"):
+        statuses.setdefault("create", []).append(
+            steps.create_table(conn, schema, item["table"], item["script"])
+        )
+    if plan["lookup_file"]:
+        statuses["lookups"] = [steps.populate_lookups(conn, schema, plan["lookup_file"])]
+    if plan["procedures_file"]:
+        statuses["procedures"] = [steps.create_procedures(conn, schema, plan["procedures_file"])]
+    for item in steps.planned_tables(plan, "populate"):
+        statuses.setdefault("populate", []).append(
+            steps.populate_table(conn, schema, item["table"], item["script"])
+        )
+    for item in plan["cleanups"]:
+        statuses.setdefault("clean", []).append(
+            steps.clean_table(conn, schema, item["table"], item["script"], item["column"])
+        )
+    return statuses
+
+
+def table_versions(conn, schema: str) -> dict[str, list]:
+    """Every row's xmin per table: equal before and after means no row was written."""
+    tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+    return {t: sorted(r[0] for r in conn.execute(f'SELECT xmin::text FROM "{schema}"."{t}"')) for t in tables}
+
+
+# --- planning: nothing runs ----------------------------------------------------------------------
+
+
+def test_a_hostile_schema_name_is_refused_before_anything_runs():
+    with pytest.raises(InvalidIdentifierError, match=r"schema 'x; drop schema public' is not a plain SQL"):
+        own_inputs(schema="x; drop schema public")
+
+
+def test_the_plan_orders_the_own_tables_by_their_foreign_keys():
+    plan = steps.plan_build(own_inputs())
+    levels = [[i["table"] for i in plan[f"create_{n}"]] for n in range(steps.MAX_LEVELS)]
+    assert levels[:5] == [
+        ["lookup_arrest_types", "lookup_complaint_origins", "lookup_event_types", "lookup_force_types",
+         "lookup_genders", "lookup_races", "lookup_ranks"],
+        ["officers_hub"],
+        ["events_hub", "officer_shifts"],
+        ["arrests", "complaints", "use_of_force"],
+        ["charges"],
+    ]  # fmt: skip
+    assert [[i["table"] for i in plan[f"populate_{n}"]] for n in range(4)] == [
+        ["officers_hub"], ["events_hub", "officer_shifts"], ["arrests", "complaints", "use_of_force"], ["charges"]
+    ]  # fmt: skip
+    assert plan["cleanups"][0]["table"] == "officers_hub" and plan["cleanups"][0]["column"] == "last_name"
+    assert all(i["schema"] == "staging_dev" for n in range(5) for i in plan[f"create_{n}"])
+
+
+def copy_scripts(tmp_path: Path) -> Path:
+    folder = tmp_path / "scripts"
+    shutil.copytree(OWN_SCRIPTS, folder)
+    return folder
+
+
+def test_a_foreign_key_cycle_is_reported_naming_the_tables(tmp_path):
+    scripts = copy_scripts(tmp_path)
+    hub = scripts / "create_tables" / "CREATE-staging-officers_hub.sql"
+    hub.write_text(
+        hub.read_text().replace("last_modified ", "last_event INT REFERENCES staging.events_hub,\n  x ")
+    )
+    with pytest.raises(steps.BuildError, match=r"foreign keys form a cycle: (events_hub -> officers_hub -> "
+                                               r"events_hub|officers_hub -> events_hub -> officers_hub)"):  # fmt: skip
+        steps.plan_build(own_inputs(scripts=scripts))
+
+
+def test_a_reference_to_a_table_without_a_script_is_reported(tmp_path):
+    scripts = copy_scripts(tmp_path)
+    (scripts / "create_tables" / "CREATE-staging-lookup_ranks.sql").unlink()
+    with pytest.raises(steps.BuildError, match=r"no CREATE script: officers_hub -> lookup_ranks"):
+        steps.plan_build(own_inputs(scripts=scripts))
+
+
+def test_a_populate_script_writing_elsewhere_is_refused_at_planning(tmp_path):
+    scripts = copy_scripts(tmp_path)
+    (scripts / "populate" / "POPULATE-staging-charges.sql").write_text(
+        "INSERT INTO staging.charges SELECT 1;\n\nDELETE FROM police_source.charges;\n"
+    )
+    with pytest.raises(
+        Exception, match=r"POPULATE-staging-charges.sql: line 3: police_source.charges is outside"
+    ):
+        steps.plan_build(own_inputs(scripts=scripts))
+
+
+def test_a_script_whose_file_name_disagrees_with_its_table_is_refused(tmp_path):
+    scripts = copy_scripts(tmp_path)
+    (scripts / "create_tables" / "CREATE-staging-extra.sql").write_text("CREATE TABLE staging.other (a INT);")
+    with pytest.raises(steps.BuildError, match=r"must create exactly the table extra \(it creates other\)"):
+        steps.plan_build(own_inputs(scripts=scripts))
+
+
+# --- the project's own script set ------------------------------------------------------------------
+
+
+def test_the_own_script_set_builds_populates_and_a_rerun_changes_nothing(warehouse):
+    generate(warehouse)
+    plan = steps.plan_build(own_inputs())
+    first = build(warehouse, plan)
+    assert {s["status"] for s in first["create"]} == {"created"}
+    assert first["lookups"][0]["status"] == "populated"
+    assert first["procedures"][0]["status"] == "created"
+    assert {s["status"] for s in first["populate"]} == {"populated"}
+    assert first["clean"] == [{"table": "officers_hub", "status": "cleaned"}]
+    summary = steps.verify_build(warehouse, plan)
+    assert summary["tables"] == 14 and all(summary["rows_by_table"].values())
+
+    # The data went through the lookups and the functions as meant.
+    source_officers = warehouse.execute("SELECT count(*) FROM police_source.officers").fetchone()[0]
+    assert summary["rows_by_table"]["officers_hub"] == source_officers
+    ranks = dict(warehouse.execute(
+        "SELECT r.value, count(*) FROM staging_dev.officers_hub h JOIN staging_dev.lookup_ranks r "
+        "ON r.code = h.rank_code GROUP BY 1").fetchall())  # fmt: skip
+    assert ranks.get("unknown")  # "Cadet" has no lookup row
+    expected_events = warehouse.execute(
+        "SELECT (SELECT count(*) FROM police_source.arrests) + (SELECT count(*) FROM police_source.complaints)"
+        " + (SELECT count(*) FROM police_source.force_reports)"
+    ).fetchone()[0]
+    assert summary["rows_by_table"]["events_hub"] == expected_events
+    assert (
+        warehouse.execute("SELECT count(*) FROM staging_dev.officers_hub WHERE last_name IS NULL").fetchone()[
+            0
+        ]
+        == 0
+    )
+    # The functions live in the schema being built, nowhere else.
+    functions = warehouse.execute(
+        "SELECT nspname, proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE proname IN ('normalised_code', 'parse_source_timestamp') ORDER BY 2"
+    ).fetchall()
+    assert functions == [("staging_dev", "normalised_code"), ("staging_dev", "parse_source_timestamp")]
+
+    before = table_versions(warehouse, "staging_dev")
+    second = build(warehouse, plan)
+    assert {s["status"] for step in second.values() for s in step if isinstance(s, dict)} == {steps.COMPLETE}
+    assert second["schema"] == [steps.COMPLETE]
+    assert table_versions(warehouse, "staging_dev") == before
+
+
+def test_cleanup_splits_both_spellings_of_a_name():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cleanup", OWN_SCRIPTS / "populate" / "CLEANUP-staging-officers_hub.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.split_name("O'BRIEN , mary a.") == ("Mary", "O'Brien")
+    assert module.split_name("  John M.  mcdonald-jones ") == ("John", "Mcdonald-Jones")
+    assert module.split_name("SMITH,") == (None, "Smith")
+    assert module.split_name("  ") == (None, None)
+
+
+def test_a_populate_script_that_leaves_its_table_empty_fails_and_writes_nothing(warehouse, tmp_path):
+    scripts = copy_scripts(tmp_path)
+    plan = steps.plan_build(own_inputs(scripts=scripts))
+    build(warehouse, {**plan, **{f"populate_{n}": [] for n in range(steps.MAX_LEVELS)}, "cleanups": []})
+    generate(warehouse)
+    warehouse.execute("DELETE FROM police_source.shifts")
+    warehouse.commit()
+    with pytest.raises(steps.BuildError, match=r"POPULATE-staging-officer_shifts.sql ran but left "
+                                               r"staging_dev.officer_shifts empty"):  # fmt: skip
+        steps.populate_table(warehouse, "staging_dev", "officer_shifts",
+                             scripts / "populate" / "POPULATE-staging-officer_shifts.sql")  # fmt: skip
+
+
+def test_lookup_rows_are_replaced_without_breaking_the_rows_that_reference_them(warehouse, tmp_path):
+    generate(warehouse)
+    scripts = copy_scripts(tmp_path)
+    plan = steps.plan_build(own_inputs(scripts=scripts))
+    build(warehouse, plan)
+    lookup_file = scripts / "lookup" / "lookup_tables.yaml"
+    # A description changes and a new code comes: officers keep their rank codes.
+    lookup_file.write_text(lookup_file.read_text().replace("[3, sergeant, Sergeant]", "[3, sergeant, Sgt.]")
+                           .replace("[5, captain, Captain]", "[5, captain, Captain]\n    - [6, chief, Chief]"))  # fmt: skip
+    result = steps.populate_lookups(warehouse, "staging_dev", lookup_file)
+    assert result["replaced"] == ["lookup_ranks"]
+    ranks = dict(warehouse.execute("SELECT code, description FROM staging_dev.lookup_ranks").fetchall())
+    assert ranks[3] == "Sgt." and ranks[6] == "Chief"
+    assert steps.populate_lookups(warehouse, "staging_dev", lookup_file)["status"] == steps.COMPLETE
+    # An unused code goes; a code officers still hold cannot, and then nothing changes.
+    lookup_file.write_text(lookup_file.read_text().replace("    - [6, chief, Chief]\n", ""))
+    assert steps.populate_lookups(warehouse, "staging_dev", lookup_file)["replaced"] == ["lookup_ranks"]
+    used = warehouse.execute(
+        "SELECT min(rank_code) FROM staging_dev.officers_hub WHERE rank_code > 0"
+    ).fetchone()[0]
+    kept = lookup_file.read_text()
+    lookup_file.write_text(re.sub(rf"    - \[{used}, .*\n", "", kept, count=1))
+    with pytest.raises(steps.BuildError, match=rf"(?s)lookup_tables.yaml: lookup_ranks: .*Key \(code\)=\({used}\) is "
+                                               "still referenced"):  # fmt: skip
+        steps.populate_lookups(warehouse, "staging_dev", lookup_file)
+    warehouse.rollback()
+    assert warehouse.execute("SELECT count(*) FROM staging_dev.lookup_ranks").fetchone()[0] == 6
+    # A row whose values do not fit the table names the table and row, and changes nothing.
+    lookup_file.write_text(kept.replace("[2, female, Female]", "[two, female, Female]"))
+    with pytest.raises(
+        steps.BuildError, match=r"lookup table lookup_genders: row 3 \['two', 'female', 'Female'\]"
+    ):
+        steps.populate_lookups(warehouse, "staging_dev", lookup_file)
+    warehouse.rollback()
+    assert (
+        warehouse.execute("SELECT description FROM staging_dev.lookup_ranks WHERE code = 3").fetchone()[0]
+        == "Sgt."
+    )
+
+
+# --- the 97 real scripts ------------------------------------------------------------------------
+
+
+def real_inputs(schema: str) -> steps.BuildInputs:
+    folder = shared_data("police_eis")
+    return steps.resolve_inputs(
+        {"schema": schema, "create_tables_dir": "create_tables", "lookup_file": "lookup/lookup_tables.yaml",
+         "procedures_file": "stored_procedures/load_common_stored_procedures.sql", "populate_dir": ""},
+        folder,
+    )  # fmt: skip
+
+
+def build_tolerating_failures(conn, plan: dict) -> tuple[list[str], dict[str, str]]:
+    """Create level by level as the DAG does: (tables created in order, {table: error})."""
+    schema, created, errors = plan["schema"], [], {}
+    steps.ensure_schema(conn, schema)
+    for item in steps.planned_tables(plan, "create"):
+        try:
+            steps.create_table(conn, schema, item["table"], item["script"])
+            created.append(item["table"])
+        except steps.BuildError as err:
+            conn.rollback()
+            errors[item["table"]] = str(err)
+    return created, errors
+
+
+def check_real_build(conn, plan: dict, created: list[str]) -> None:
+    schema = plan["schema"]
+    # Every foreign key in the database points at a table created before its own.
+    position = {table: n for n, table in enumerate(created)}
+    fks = conn.execute(
+        "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_constraint c "
+        "WHERE c.contype = 'f' AND c.connamespace = to_regnamespace(%s)", (schema,)
+    ).fetchall()  # fmt: skip
+    in_database = {(a.split(".")[-1], b.split(".")[-1]) for a, b in fks}
+    in_scripts = {(item["table"], parent) for item in steps.planned_tables(plan, "create")
+                  if item["table"] in position for parent in steps.read_table_script(Path(item["script"])).references}  # fmt: skip
+    assert in_database == in_scripts and len(in_database) >= 25
+    assert all(position[parent] < position[child] for child, parent in in_database)
+    # The 33 lookup tables hold the YAML's rows.
+    import yaml
+
+    lookups = yaml.safe_load(Path(plan["lookup_file"]).read_text())
+    assert len(lookups) == 33
+    result = steps.populate_lookups(conn, schema, plan["lookup_file"])
+    assert result["status"] == "populated" and len(result["replaced"]) == 33
+    for table, spec in lookups.items():
+        rows = conn.execute(
+            f'SELECT code, value, description FROM "{schema}"."{table}" ORDER BY code'
+        ).fetchall()
+        assert sorted(rows) == sorted(tuple(r) for r in spec["rows"]), table
+    assert steps.create_procedures(conn, schema, plan["procedures_file"])["status"] == "created"
+    assert steps.create_procedures(conn, schema, plan["procedures_file"])["status"] == steps.COMPLETE
+
+
+def test_the_97_real_scripts_build_without_postgis_but_its_4_tables(warehouse):
+    plan = steps.plan_build(real_inputs("staging_dev"))
+    assert len(steps.planned_tables(plan, "create")) == 97
+    created, errors = build_tolerating_failures(warehouse, plan)
+    assert len(created) == 93
+    assert sorted(errors) == ["addresses", "dispatches", "patrol_divisions", "police_area_shapefiles"]
+    assert "needs PostGIS (CREATE-staging-addresses.sql uses a geometry type)" in errors["addresses"]
+    assert "its foreign keys need staging_dev.addresses, which do not exist" in errors["dispatches"]
+    check_real_build(warehouse, plan, created)
+
+
+DEBIAN_POSTGRES = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+
+
+@pytest.fixture
+def postgis_server(tmp_path):
+    """A throwaway cluster run by Debian's Postgres, which finds Debian's PostGIS package
+    (`make system-deps` installs postgresql-<major>-postgis-3 where it can)."""
+    from sandbox.embedded_postgres import EmbeddedPostgres, free_port
+
+    for binary in reversed(DEBIAN_POSTGRES):
+        major = binary.parts[-3]
+        if Path(f"/usr/share/postgresql/{major}/extension/postgis.control").exists():
+            server = EmbeddedPostgres(tmp_path / "pg", free_port(), bin_dir=binary.parent).start()
+            yield server
+            server.stop()
+            return
+    pytest.skip("no Debian Postgres with PostGIS here (apt-get install postgresql-<major>-postgis-3)")
+
+
+def test_the_97_real_scripts_all_build_with_postgis(postgis_server):
+    with psycopg.connect(postgis_server.uri()) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+        conn.commit()
+        plan = steps.plan_build(real_inputs("staging_dev"))
+        created, errors = build_tolerating_failures(conn, plan)
+        assert errors == {}
+        assert len(created) == 97
+        check_real_build(conn, plan, created)
+
+
+# --- promotion ----------------------------------------------------------------------------------
+
+
+def promote_in_thread(uri: str, outcome: dict) -> threading.Thread:
+    def run():
+        with psycopg.connect(uri) as conn:
+            outcome["pid"] = conn.info.backend_pid
+            try:
+                outcome["result"] = steps.promote(conn, "staging_dev", "staging", lock_timeout_seconds=60)
+            except psycopg.Error as err:
+                outcome["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def wait_until_waiting_for_a_lock(conn, pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        if state and state[0] == "Lock":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the promotion never waited for the reader's lock")
+
+
+def test_promotion_is_atomic_when_its_connection_is_killed_halfway(warehouse, warehouse_uri):
+    for schema, rows in (("staging", ["old"]), ("staging_dev", ["new", "newer"])):
+        warehouse.execute(f"CREATE SCHEMA {schema}")
+        warehouse.execute(f"CREATE TABLE {schema}.officers_hub (name TEXT)")
+        warehouse.cursor().executemany(f"INSERT INTO {schema}.officers_hub VALUES (%s)", [(r,) for r in rows])
+    warehouse.commit()
+
+    # An analyst's query holds the old staging open: the promotion renames both schemas, then
+    # waits to drop the old one. That is when its connection dies.
+    with psycopg.connect(warehouse_uri) as reader, psycopg.connect(warehouse_uri, autocommit=True) as admin:
+        reader.execute("SELECT count(*) FROM staging.officers_hub").fetchone()
+        outcome: dict = {}
+        thread = promote_in_thread(warehouse_uri, outcome)
+        deadline = time.monotonic() + 10
+        while "pid" not in outcome and time.monotonic() < deadline:
+            time.sleep(0.05)
+        wait_until_waiting_for_a_lock(admin, outcome["pid"])
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (outcome["pid"],)).fetchone()[0]
+        thread.join(30)
+        assert isinstance(outcome.get("error"), psycopg.OperationalError)
+        reader.rollback()
+
+    with psycopg.connect(warehouse_uri) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM staging.officers_hub")] == ["old"]
+        assert sorted(r[0] for r in conn.execute("SELECT name FROM staging_dev.officers_hub")) == [
+            "new",
+            "newer",
+        ]
+        assert not steps.schema_exists(conn, "staging_replaced")
+
+        # Once nothing holds the old schema, the same promotion goes through.
+        result = steps.promote(conn, "staging_dev", "staging")
+        assert result == {"promoted": "staging_dev", "to": "staging", "tables": 1, "replaced_old": True}
+        assert sorted(r[0] for r in conn.execute("SELECT name FROM staging.officers_hub")) == ["new", "newer"]
+        assert (
+            conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'staging_dev'").fetchone()[0] == 0
+        )
+        assert steps.schema_exists(conn, "staging_dev")
+        # An empty source is not promoted over a good schema.
+        with pytest.raises(steps.BuildError, match="schema staging_dev has no tables: build it first"):
+            steps.promote(conn, "staging_dev", "staging")
+
+
+def test_promotion_gives_up_after_its_lock_timeout_changing_nothing(warehouse, warehouse_uri):
+    for schema in ("staging", "staging_dev"):
+        warehouse.execute(f"CREATE SCHEMA {schema}")
+        warehouse.execute(f"CREATE TABLE {schema}.t AS SELECT '{schema}' AS origin")
+    warehouse.commit()
+    with psycopg.connect(warehouse_uri) as reader, psycopg.connect(warehouse_uri) as conn:
+        reader.execute("SELECT * FROM staging.t").fetchall()
+        with pytest.raises(
+            steps.BuildError, match=r"gave up after 1 s waiting for queries that read staging"
+        ):
+            steps.promote(conn, "staging_dev", "staging", lock_timeout_seconds=1)
+        reader.rollback()
+        assert conn.execute("SELECT origin FROM staging.t").fetchone()[0] == "staging"
+        assert conn.execute("SELECT origin FROM staging_dev.t").fetchone()[0] == "staging_dev"
+
+
+def test_promotion_refuses_hostile_names_before_any_sql(warehouse):
+    with pytest.raises(InvalidIdentifierError):
+        steps.promote(warehouse, "staging_dev", 'staging"; drop schema public; --')
