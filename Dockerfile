@@ -16,6 +16,6 @@ COPY --chown=airflow:root requirements.lock /requirements.lock
 # The lock pins every package, apache-airflow itself included, so nothing else moves.
 RUN pip install --no-cache-dir -r /requirements.lock
 
-# dags/, plugins/ and config/ are mounted by docker-compose.yaml; plugins/ is on sys.path, so DAG
+# dags/, plugins/, config/ and sql/ are mounted by docker-compose.yaml; plugins/ is on sys.path, so DAG
 # files import `from steps.<module> import ...`.
 ENV PYTHONPATH=/opt/airflow/plugins

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.airflow_api import AirflowApi, q
+from sandbox.airflow_api import AirflowApi, ApiError, q
 from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 from sandbox.fake_telegram import FakeTelegram
 
@@ -63,6 +63,7 @@ class Stack:
     admin_password: str
     env: dict[str, str] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
+    embedded_warehouse: bool = False
     telegram: FakeTelegram | None = None
     file_server: Any = None
     estimates_api: Any = None
@@ -90,6 +91,8 @@ class Stack:
             self._start_estimates_api()
         if "user_page_views" in dag_ids and "AIRFLOW_CONN_AWS_DEFAULT" not in self.env:
             self._start_s3(settings.page_views_bucket, dates)
+        if "police_staging" in dag_ids:
+            self._seed_police_source()
         if RECSYS_LOAD_DAGS & set(dag_ids):
             from sandbox.generate_recsys import FILES, generate
 
@@ -107,6 +110,21 @@ class Stack:
                 self.stand_ins.append(f"recommender inputs: generated {', '.join(missing)} in {folder}")
             else:
                 self.stand_ins.append(f"recommender inputs: the files in {folder}")
+
+    def _seed_police_source(self) -> None:
+        """The source schema the project's police populate scripts read, generated into the
+        embedded warehouse (a warehouse of your own keeps whatever source it has)."""
+        if not self.embedded_warehouse:
+            self.stand_ins.append("police_source: the warehouse's own schema police_source, as it is")
+            return
+        import psycopg
+
+        from sandbox.generate_police_source import SCHEMA, generate
+
+        with psycopg.connect(self.env["AIRFLOW_CONN_WAREHOUSE"]) as conn:
+            counts = generate(conn)
+        shown = ", ".join(f"{table} {n}" for table, n in counts.items())
+        self.stand_ins.append(f"police source: generated schema {SCHEMA} in the warehouse ({shown})")
 
     def _start_song_plays_source(self, dates: list[dt.datetime]) -> None:
         """An HTTP file server with the workshop's file names: SONG_PLAYS_SOURCE_DIR as it is,
@@ -291,6 +309,7 @@ class Stack:
                 "airflow", driver="postgresql+psycopg"
             )
         if need_warehouse:
+            self.embedded_warehouse = True
             self.postgres.create_database("warehouse")
             self.env["AIRFLOW_CONN_WAREHOUSE"] = self.postgres.uri("warehouse")
             self.stand_ins.append(
@@ -458,11 +477,27 @@ def run_dags(
     conf: dict,
     sensor_timeout: int,
     timeout: float,
+    selected: bool = False,
 ) -> list[RunResult]:
-    """Trigger and follow one run per DAG and date. DAGs scheduled on assets (rank_candidates)
-    run in a second wave, for the dates whose first wave succeeded: as the scheduler would run
-    them after their producers."""
+    """Trigger and follow one run per DAG and date, in waves: scheduled DAGs first, then those
+    scheduled on assets (rank_candidates), as the scheduler would run them after their producers,
+    then manual-only DAGs (police_staging_promote), which run only when `selected` by name.
+    A later wave runs for the dates whose earlier waves succeeded. Each DAG gets the conf keys
+    its params declare."""
     details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
+    manual = [
+        d
+        for d in dag_ids
+        if details[d].get("timetable_summary") is None and not details[d].get("asset_expression")
+    ]
+    if not selected:
+        for dag_id in manual:
+            log(f"{dag_id}: manual only, not run (run it with --only {dag_id})")
+        dag_ids = [d for d in dag_ids if d not in manual]
+    declared = {d: set(details[d].get("params") or {}) for d in dag_ids}
+    unknown = sorted(set(conf) - set().union(*declared.values()))
+    if unknown:
+        raise SystemExit(f"--conf {', '.join(unknown)}: no selected DAG has such a param")
     leaves = {
         dag_id: [
             t["task_id"]
@@ -473,8 +508,9 @@ def run_dags(
     }
     results = [RunResult(dag_id, date, leaves=leaves[dag_id]) for dag_id in dag_ids for date in dates]
     waves = [
-        [r for r in results if not details[r.dag_id].get("asset_expression")],
+        [r for r in results if r.dag_id not in manual and not details[r.dag_id].get("asset_expression")],
         [r for r in results if details[r.dag_id].get("asset_expression")],
+        [r for r in results if r.dag_id in manual],
     ]
     deadline = time.monotonic() + timeout
     done: list[RunResult] = []
@@ -488,11 +524,17 @@ def run_dags(
                 result.state = "not run"
                 result.error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
                 continue
-            run_conf = dict(conf)
-            if "sensor_timeout_seconds" in (details[result.dag_id].get("params") or {}):
+            run_conf = {k: v for k, v in conf.items() if k in declared[result.dag_id]}
+            if "sensor_timeout_seconds" in declared[result.dag_id]:
                 run_conf.setdefault("sensor_timeout_seconds", sensor_timeout)
             api.patch(f"/api/v2/dags/{q(result.dag_id)}", {"is_paused": False})
-            result.run_id = trigger(api, result.dag_id, result.logical_date, run_conf)
+            try:
+                result.run_id = trigger(api, result.dag_id, result.logical_date, run_conf)
+            except ApiError as err:  # e.g. a param its schema refuses: no run, nothing ran
+                result.state = "refused"
+                result.error = f"Airflow refused to start the run: {err}\n"
+                log(f"{result.label}: run refused ({err.status})")
+                continue
             started[result.label] = time.monotonic()
         _follow(api, [r for r in wave if r.run_id], started, deadline)
         done += wave
@@ -508,11 +550,13 @@ def _follow(api: AirflowApi, runs: list[RunResult], started: dict[str, float], d
     while pending:
         for label, result in sorted(pending.items()):
             run = api.get(f"/api/v2/dags/{q(result.dag_id)}/dagRuns/{q(result.run_id)}")
+            current = {}  # a mapped task's placeholder (map index -1) goes once it is expanded
             for ti in api.task_instances(result.dag_id, result.run_id):
                 key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
                 if result.tasks.get(key) != ti["state"] and ti["state"]:
                     log(f"{label}: {key} -> {ti['state']}")
-                result.tasks[key] = ti["state"]
+                current[key] = ti["state"]
+            result.tasks = current
             result.state = run["state"]
             result.seconds = time.monotonic() - started[label]
             if run["state"] in TERMINAL_RUN_STATES:
@@ -556,7 +600,15 @@ def print_summary(results: list[RunResult], stack: Stack, messages: list[dict]) 
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.task_counts().items()))
         print(f"{r.dag_id:<28} {r.logical_date:%Y-%m-%d} {r.shown_state:<10} {r.seconds:>5.0f}s  {counts}")
         for task_id, value in r.outputs.items():
-            print(f"{'':<39} {task_id}: {_short(value)}")
+            nested = (
+                {k: v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
+            )
+            flat = {k: v for k, v in value.items() if k not in nested} if nested else value
+            print(f"{'':<39} {task_id}: {_short(flat)}")
+            for key, mapping in nested.items():  # e.g. rows per table: one line each
+                print(f"{'':<41} {key}:")
+                for name, count in sorted(mapping.items()):
+                    print(f"{'':<43} {name:<36} {_short(count):>10}")
     print()
     for r in results:
         if r.error:
@@ -609,7 +661,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="demo",
         help="demo: run DAGs and stop (default); up: keep the stack running",
     )
-    parser.add_argument("--only", help="comma-separated DAG ids (default: every DAG in dags/)")
+    parser.add_argument(
+        "--only", help="comma-separated DAG ids (default: every DAG in dags/ but the manual-only ones)"
+    )
     parser.add_argument(
         "--date", help="logical date to run, YYYY-MM-DD or ISO time (default: yesterday, UTC)"
     )
@@ -618,7 +672,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="DAG param for every selected DAG; repeatable; VALUE is JSON or text",
+        help="DAG param, for each selected DAG that declares it; repeatable; VALUE is JSON or text",
     )
     parser.add_argument("--summary-json", type=Path, help="also write the summary here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the stack running after the runs")
@@ -692,7 +746,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"stand-in {line}")
         if args.command == "up":
             return _serve(stack)
-        results = run_dags(stack.api(), dag_ids, dates, conf, args.sensor_timeout, args.timeout)
+        results = run_dags(
+            stack.api(), dag_ids, dates, conf, args.sensor_timeout, args.timeout, selected=bool(args.only)
+        )
         messages = _telegram_messages(stack, results)
         print_summary(results, stack, messages)
         if args.summary_json:

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-import psycopg
-
 from steps.core.identifiers import checked_identifier, qualified_name, quote_identifier
 from steps.sql_scripts import analyse, read_script, render
 
@@ -395,6 +393,8 @@ def populate_lookups(conn, schema: str, lookup_file: Path) -> dict:
         raise BuildError(
             f"lookup tables missing in {schema}: {', '.join(missing)} (their create tasks failed?)"
         )
+    import psycopg
+
     replaced = []
     for lookup in lookups.values():
         if _lookup_differs(conn, schema, lookup):
@@ -545,6 +545,8 @@ def promote(
     conn.execute(f"ALTER SCHEMA {quote_identifier(source)} RENAME TO {quote_identifier(target)}")
     conn.execute(f"CREATE SCHEMA {quote_identifier(source)}")
     if replaced:
+        import psycopg
+
         try:
             conn.execute(f"DROP SCHEMA {quote_identifier(parked)} CASCADE")
         except psycopg.errors.LockNotAvailable:

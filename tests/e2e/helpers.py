@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sandbox.embedded_postgres import free_port
@@ -33,3 +35,19 @@ def run_demo(workspace, *args: str, **env: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
     print(result.stdout[-5000:], result.stderr[-5000:])
     return result
+
+
+@contextmanager
+def warehouse_between_runs(workspace) -> Iterator:
+    """A connection to the runner's embedded warehouse while no run is going on: the runner stops
+    its Postgres when it exits, so this starts the same cluster for a moment, then stops it."""
+    import psycopg
+
+    from sandbox.embedded_postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(workspace["state"] / "postgres", free_port()).start()
+    try:
+        with psycopg.connect(server.uri("warehouse")) as conn:
+            yield conn
+    finally:
+        server.stop()
