@@ -378,5 +378,7 @@ def _creates(tokens: list[Token], previous_code: dict[int, int], index: int) -> 
 def read_script(path: Path) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:
         raise ScriptError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None

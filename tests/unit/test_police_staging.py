@@ -118,6 +118,13 @@ def test_a_populate_script_writing_elsewhere_is_refused_at_planning(tmp_path):
         steps.plan_build(own_inputs(scripts=scripts))
 
 
+def test_a_missing_procedures_file_is_reported_at_planning(tmp_path):
+    scripts = copy_scripts(tmp_path)
+    (scripts / "stored_procedures" / "procedures.sql").unlink()
+    with pytest.raises(Exception, match=r"stored_procedures/procedures.sql: no such file"):
+        steps.plan_build(own_inputs(scripts=scripts))
+
+
 def test_a_script_whose_file_name_disagrees_with_its_table_is_refused(tmp_path):
     scripts = copy_scripts(tmp_path)
     (scripts / "create_tables" / "CREATE-staging-extra.sql").write_text("CREATE TABLE staging.other (a INT);")
@@ -303,6 +310,12 @@ def test_the_97_real_scripts_build_without_postgis_but_its_4_tables(warehouse):
     assert "needs PostGIS (CREATE-staging-addresses.sql uses a geometry type)" in errors["addresses"]
     assert "its foreign keys need staging_dev.addresses, which do not exist" in errors["dispatches"]
     check_real_build(warehouse, plan, created)
+    with pytest.raises(steps.BuildError) as incomplete:
+        steps.verify_build(warehouse, plan)
+    assert str(incomplete.value) == (
+        "the build of staging_dev is incomplete: table addresses does not exist; table patrol_divisions does "
+        "not exist; table police_area_shapefiles does not exist; table dispatches does not exist"
+    )
 
 
 DEBIAN_POSTGRES = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
