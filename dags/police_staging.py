@@ -13,6 +13,7 @@ profile's `police_scripts_dir` (the project's own set in `sql/police_staging/`).
 2. `create_tables.level_N`: one mapped task per `CREATE-staging-<table>.sql`, level by level, so
    no table is created before the tables it references. A table that cannot be created (e.g. it
    needs PostGIS) fails alone; the tables that reference it fail saying why; the rest build.
+   (`level_N_tables` hands each level its list; levels the plan leaves empty end skipped.)
 3. `populate_lookups` (YAML rows, one transaction) and `create_procedures`.
 4. `populate_tables.level_N`: one mapped task per `POPULATE-staging-<table>.sql`, in the same
    order; then `clean_tables`: each `CLEANUP-staging-<table>.py`.
