@@ -49,12 +49,21 @@ def test_demo_runs_hello_world_and_writes_the_summary(workspace):
 
 
 def test_failed_run_exits_non_zero_naming_the_task_and_its_error(workspace):
+    """hello_world fails in a task; police_staging's run is refused by Airflow (its schema param
+    is not a plain identifier), so it never starts: the runner says so and goes on."""
     not_a_folder = workspace["base"] / "occupied"
     not_a_folder.write_text("a file where the data folder should be")
+    summary_path = workspace["base"] / "failed-summary.json"
     result = run_demo(
-        workspace, "--only", "hello_world", "--date", "2026-01-12", PIPELINES_DATA_DIR=str(not_a_folder)
-    )
+        workspace, "--only", "hello_world,police_staging", "--date", "2026-01-12",
+        "--conf", "schema=x; drop schema public", "--summary-json", str(summary_path),
+        PIPELINES_DATA_DIR=str(not_a_folder),
+    )  # fmt: skip
     assert result.returncode == 1
+    runs = {r["dag_id"]: r for r in json.loads(summary_path.read_text())["runs"]}
+    assert runs["police_staging"]["state"] == "refused" and runs["police_staging"]["run_id"] == ""
+    assert "police_staging 2026-01-12: run refused (400)" in result.stdout
+    assert "Invalid input for param schema" in result.stdout and "x; drop schema public" in result.stdout
     assert "--- task make_directory failed; end of its log:" in result.stdout
     assert "NotADirectoryError" in result.stdout or "FileExistsError" in result.stdout
     assert "DAG hello_world with run_id=manual__2026-01-12T00:00:00+00:00 failed." in result.stdout

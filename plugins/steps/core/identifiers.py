@@ -6,8 +6,9 @@ import re
 
 _PLAIN = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
 _PLAIN_IDENTIFIER = re.compile(_PLAIN)
-# The same rule as the JSON-schema pattern of DAG params that name a schema (the UI form checks it).
-IDENTIFIER_PATTERN = f"^{_PLAIN}$"
+# The same rule as the JSON-schema pattern of DAG params that name a schema (the UI form and the
+# trigger API check it). Not `$`: Python's `$` also matches before a final newline.
+IDENTIFIER_PATTERN = f"^{_PLAIN}(?![\\s\\S])"
 
 
 class InvalidIdentifierError(ValueError):
