@@ -87,6 +87,7 @@ class TableScript:
     path: Path
     references: tuple[str, ...]  # tables its foreign keys point at
     uses_postgis: bool
+    sql: str  # the text these facts were read from: what runs
 
 
 def _table_of(path: Path, prefix: str) -> str:
@@ -100,13 +101,14 @@ def _table_of(path: Path, prefix: str) -> str:
 def read_table_script(path: Path) -> TableScript:
     """One CREATE script: it must create exactly the table its file name says."""
     table = _table_of(path, CREATE_PREFIX)
-    facts = analyse(read_script(path), str(path))
+    sql = read_script(path)
+    facts = analyse(sql, str(path))
     created = [name.name for name in facts.tables_created]
     if created != [table]:
         raise BuildError(f"{path}: a CREATE script must create exactly the table {table} "
                          f"(it creates {', '.join(created) or 'no table'})")  # fmt: skip
     references = tuple(sorted({ref.name for ref in facts.references} - {table}))  # self-references
-    return TableScript(table, path, references, facts.uses_postgis)
+    return TableScript(table, path, references, facts.uses_postgis, sql)
 
 
 def read_table_scripts(directory: Path) -> dict[str, TableScript]:
@@ -295,9 +297,9 @@ def _use_schema(conn, schema: str) -> None:
     conn.execute("SELECT set_config('search_path', %s, true)", (f"{quote_identifier(schema)}, public",))
 
 
-def _run_script(conn, path: Path, schema: str) -> None:
-    sql = read_script(path)
-    analyse(sql, str(path))  # the file may have changed since prepare: check what actually runs
+def _run_script(conn, sql: str, path: Path, schema: str) -> None:
+    """Run a script's text that `analyse` has checked in this task (the file may have changed
+    since prepare: what runs is what was checked)."""
     _use_schema(conn, schema)
     conn.execute(render(sql, str(path), schema))
 
@@ -325,7 +327,7 @@ def create_table(conn, schema: str, table: str, script: Path) -> dict:
     if spec.uses_postgis and not postgis_installed(conn):
         raise BuildError(f"{table} needs PostGIS ({spec.path.name} uses a geometry type), which this "
                          "database lacks: CREATE EXTENSION postgis (as a superuser), then rerun")  # fmt: skip
-    _run_script(conn, spec.path, schema)
+    _run_script(conn, spec.sql, spec.path, schema)
     conn.commit()
     log.info("created %s.%s from %s", schema, table, spec.path.name)
     return {"table": table, "status": "created"}
@@ -416,7 +418,8 @@ def populate_lookups(conn, schema: str, lookup_file: Path) -> dict:
 def create_procedures(conn, schema: str, procedures_file: Path) -> dict:
     """(Re)create the script's functions in `schema`, unless each exists there with the same body."""
     path = Path(procedures_file)
-    facts = analyse(read_script(path), str(path))
+    sql = read_script(path)
+    facts = analyse(sql, str(path))
     names = sorted({f.name for f in facts.functions})
     existing = dict(conn.execute(
         "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = to_regnamespace(%s)", (schema,)
@@ -433,7 +436,7 @@ def create_procedures(conn, schema: str, procedures_file: Path) -> dict:
             COMPLETE,
         )
         return {"functions": names, "status": COMPLETE}
-    _run_script(conn, path, schema)
+    _run_script(conn, sql, path, schema)
     conn.commit()
     log.info("created %d functions in %s from %s: %s", len(names), schema, path.name, ", ".join(names))
     return {"functions": names, "status": "created"}
@@ -446,7 +449,9 @@ def populate_table(conn, schema: str, table: str, script: Path) -> dict:
     if has_rows(conn, schema, table):
         log.info("%s.%s has rows: %s", schema, table, COMPLETE)
         return {"table": table, "status": COMPLETE}
-    _run_script(conn, Path(script), schema)
+    sql = read_script(Path(script))
+    analyse(sql, str(script))
+    _run_script(conn, sql, Path(script), schema)
     rows = conn.execute(f"SELECT count(*) FROM {qualified_name(schema, table)}").fetchone()[0]
     if not rows:
         conn.rollback()
