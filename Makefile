@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-from-lock
 UV_VERSION := 0.13.8
 
-.PHONY: venv demo up test bench lint lock system-deps clean
+.PHONY: venv demo up test bench lint lock system-deps clean env images
 
 $(STAMP): requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (set PYTHON=...)"'
@@ -26,6 +26,15 @@ demo: venv
 ## up: start the same stack and keep it running (web UI on http://localhost:8080, admin/admin)
 up: venv
 	$(PY) -m sandbox.runner up $(ARGS)
+
+## env: write .env for docker compose with fresh secrets (refuses to overwrite an existing one)
+env:
+	$(PYTHON) tools/new_env.py
+
+## images: every image docker-compose.yaml needs: pulled, or a local stand-in where no registry
+## answers (tests/deploy/standins), then the project's own image built
+images: venv
+	$(PY) -m tests.deploy.images $(ARGS)
 
 ## test: the whole test suite (PYTEST_ARGS="-k notify" to select)
 test: venv system-deps
@@ -45,13 +54,16 @@ lock:
 	$(VENV)/bin/uv pip compile requirements-dev.txt --python-version 3.11 --no-header -o requirements-dev.lock
 
 ## system-deps: Debian packages the tests use, installed when missing (as root, with apt-get):
-## chromium (web UI test), redis-server (CeleryExecutor test), a Java runtime (Spark), and
-## PostGIS for each Debian Postgres found (the police staging test builds all 97 real tables)
+## chromium (web UI test), redis-server (CeleryExecutor test), a Java runtime (Spark), PostGIS for
+## each Debian Postgres found (the police staging test builds all 97 real tables), and Docker's
+## engine with debootstrap (the deployment test; stand-in images start from a debootstrapped Debian)
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v dockerd >/dev/null 2>&1 || missing="$$missing docker.io"; \
+	command -v debootstrap >/dev/null 2>&1 || missing="$$missing debootstrap"; \
 	for major in $$(ls /usr/lib/postgresql 2>/dev/null); do \
 	  [ -e /usr/share/postgresql/$$major/extension/postgis.control ] || missing="$$missing postgresql-$$major-postgis-3"; \
 	done; \

@@ -72,6 +72,8 @@ def song_plays():
         outputs=plan["outputs"],
         name="DatasetGen",
         conf={"spark.sql.session.timeZone": "UTC"},
+        # A cluster with no free executor leaves a submitted job waiting for ever: bound it.
+        execution_timeout=pendulum.duration(hours=1),
     )
     downloads = [download_spins("{{ ds }}"), download_listeners("{{ ds }}")]
     wait_for_spins >> downloads

@@ -10,7 +10,8 @@ gets 401. Past `rate_limit` requests in `rate_window` seconds (Uber's ~100 an ho
 429 with Retry-After. For tests, `fail_next` makes the next requests answer 503, and every
 estimate request is logged with its X-Request-Tag (GET /_requests returns the log).
 
-    python -m sandbox.estimates_api --port 8091 --token secret [--rate-limit 100 --rate-window 3600]
+    python -m sandbox.estimates_api --port 8091 --token secret \
+        [--host 0.0.0.0 --rate-limit 100 --rate-window 3600]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def simulated_estimate(body: dict, hour: int, seed: int) -> dict:
 
 class EstimatesApi:
     def __init__(self, token: str, port: int = 0, seed: int = 7, rate_limit: int = 100,
-                 rate_window: float = 3600.0, clock=time.time):  # fmt: skip
+                 rate_window: float = 3600.0, clock=time.time, host: str = "127.0.0.1"):  # fmt: skip
         self.token = token
         self.seed = seed
         self.rate_limit = rate_limit
@@ -64,7 +65,7 @@ class EstimatesApi:
         self.requests: list[dict] = []
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
 
     @property
     def url(self) -> str:
@@ -144,14 +145,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8091)
     parser.add_argument("--token", required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rate-limit", type=int, default=100)
     parser.add_argument("--rate-window", type=float, default=3600.0)
     args = parser.parse_args()
-    api = EstimatesApi(args.token, args.port, args.seed, args.rate_limit, args.rate_window)
-    print(f"estimates API simulator on {api.url}", flush=True)
+    api = EstimatesApi(args.token, args.port, args.seed, args.rate_limit, args.rate_window, host=args.host)
+    print(f"estimates API simulator on {args.host}:{api._server.server_address[1]}", flush=True)
     try:
         api._server.serve_forever()
     except KeyboardInterrupt:

@@ -19,12 +19,12 @@ from urllib.parse import parse_qs
 
 
 class FakeTelegram:
-    def __init__(self, token: str, port: int = 0, messages_file: Path | None = None):
+    def __init__(self, token: str, port: int = 0, messages_file: Path | None = None, host: str = "127.0.0.1"):
         self.token = token
         self.messages: list[dict] = []
         self.messages_file = messages_file
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property
@@ -134,12 +134,13 @@ def _chat_id(value: str) -> int | str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", required=True)
     parser.add_argument("--messages-file", type=Path, help="append each received message here (JSON lines)")
     args = parser.parse_args()
-    fake = FakeTelegram(args.token, args.port, args.messages_file)
-    print(f"fake Telegram Bot API on {fake.base_url}", flush=True)
+    fake = FakeTelegram(args.token, args.port, args.messages_file, host=args.host)
+    print(f"fake Telegram Bot API on {args.host}:{fake.port}", flush=True)
     try:
         fake._server.serve_forever()
     except KeyboardInterrupt:

@@ -54,6 +54,9 @@ def policy_problems(dag) -> list[str]:
             problems.append(f"{dag.dag_id}.{task.task_id}: owner {task.owner!r}")
         if task.retries < 1:
             problems.append(f"{dag.dag_id}.{task.task_id}: no retries")
+        # A Spark job that finds no free executor waits for ever, holding a worker slot.
+        if task.task_type.endswith("SparkSubmitOperator") and task.execution_timeout is None:
+            problems.append(f"{dag.dag_id}.{task.task_id}: Spark job without execution_timeout")
     return problems
 
 
@@ -66,8 +69,10 @@ def test_the_policy_check_reports_a_dag_that_breaks_it(tmp_path):
 
     (tmp_path / "bare.py").write_text(
         "import pendulum\nfrom airflow.sdk import dag, task\n"
+        "from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator\n"
         '@dag(dag_id="bare", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))\n'
-        "def bare():\n    @task(retries=0)\n    def t():\n        pass\n    t()\nbare()\n"
+        "def bare():\n    @task(retries=0)\n    def t():\n        pass\n    t()\n"
+        '    SparkSubmitOperator(task_id="job", application="job.py", retries=1)\nbare()\n'
     )
     dag = DagBag(dag_folder=str(tmp_path)).dags["bare"]
     assert policy_problems(dag) == [
@@ -76,6 +81,8 @@ def test_the_policy_check_reports_a_dag_that_breaks_it(tmp_path):
         "bare: no failure notifier",
         "bare.t: owner 'airflow'",
         "bare.t: no retries",
+        "bare.job: owner 'airflow'",
+        "bare.job: Spark job without execution_timeout",
     ]
 
 

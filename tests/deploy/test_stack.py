@@ -1,0 +1,351 @@
+"""The deployment, run for real: a clean copy of the tree, a .env written by `make env`, every image
+made by `make images` (pulled, or a stand-in where no registry answers), `docker compose up -d
+--wait`, then the pipelines run by the scheduler on the CeleryExecutor in the containers, checked
+through the REST API, the warehouse, S3 and the Spark master as a user would check them.
+
+The inputs are put in place before Airflow starts, as a user drops files into ./postgres_data and
+./song_plays_source: the DAGs are unpaused at creation, so their latest scheduled runs start at
+once and are the runs checked here (rank_candidates from the asset events of the two candidate
+loads, never triggered by the test). The steps are one module's tests, in order, on one stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sandbox.airflow_api import AirflowApi
+from sandbox.embedded_postgres import free_port
+from tests.deploy.images import compose_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_POLICE = ROOT.parent / "shared" / "data" / "police_eis"
+PROJECT = "pipelines-deploy-test"
+TELEGRAM_TOKEN = "4242:deploy-test-token"
+SCHEDULED_DAGS = (
+    "hello_world", "load_default_recs", "load_online_recs", "load_candidates_train",
+    "load_candidates_inference", "song_plays", "uber_trip_time", "user_page_views", "police_staging",
+)  # fmt: skip
+LONG_RUNNING = (
+    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+    "airflow-worker", "postgres", "warehouse", "redis", "s3", "spark-master", "spark-worker",
+    "song-plays-source", "estimates-api", "fake-telegram",
+)  # fmt: skip
+
+pytestmark = [pytest.mark.deploy, pytest.mark.timeout(3600)]
+
+
+def docker_objects() -> set[str]:
+    """Every container, volume (named or anonymous) and network on the engine."""
+    found = set()
+    for kind in ("container", "volume", "network"):
+        listed = subprocess.run(["docker", kind, "ls", "-q", *(["-a"] if kind == "container" else [])],
+                                capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+        found |= {f"{kind} {name}" for name in listed}
+    return found
+
+
+class Stack:
+    def __init__(self, tree: Path, env: dict[str, str]):
+        self.tree = tree
+        self.env = env
+        self.timings: dict[str, float] = {}
+        self.objects_before = docker_objects()
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+        command = [
+            compose_binary(), "-p", PROJECT, "-f", "docker-compose.yaml", "-f", "tests/deploy/compose.test.yaml",
+            "--env-file", ".env", *args,
+        ]  # fmt: skip
+        result = subprocess.run(
+            command, cwd=self.tree, capture_output=True, text=True, timeout=timeout,
+            env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")},
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def timed(self, name: str, *args: str) -> subprocess.CompletedProcess:
+        started = time.monotonic()
+        result = self.compose(*args)
+        self.timings[name] = time.monotonic() - started
+        print(f"{name}: {self.timings[name]:.0f}s", flush=True)
+        return result
+
+    def api(self) -> AirflowApi:
+        return AirflowApi(f"http://127.0.0.1:{self.env['AIRFLOW_PORT']}", "admin", self.env["AIRFLOW_ADMIN_PASSWORD"])
+
+    def warehouse(self) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1", port=int(self.env["WAREHOUSE_PORT"]), dbname="warehouse",
+            user="warehouse", password=self.env["WAREHOUSE_PASSWORD"], autocommit=True,
+        )  # fmt: skip
+
+    def s3(self):
+        import boto3
+
+        return boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{self.env['S3_PORT']}", region_name="us-east-1",
+            aws_access_key_id="pipelines", aws_secret_access_key=self.env["S3_SECRET_KEY"],
+        )  # fmt: skip
+
+    def services(self) -> dict[str, list[dict]]:
+        """Service name -> its containers, as `docker compose ps -a` reports them."""
+        lines = self.compose("ps", "-a", "--format", "json").stdout.splitlines()
+        found: dict[str, list[dict]] = {}
+        for entry in (json.loads(line) for line in lines if line.strip()):
+            found.setdefault(entry["Service"], []).append(entry)
+        return found
+
+
+def copy_tree(destination: Path) -> None:
+    """The project's files as git sees them (tracked and new, not ignored): a clean checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def write_env(tree: Path) -> dict[str, str]:
+    """`make env`, then what this machine needs: free ports, a Telegram bot at the fake server, an
+    admin password with a quote and a backslash (which must survive into the passwords file)."""
+    subprocess.run([sys.executable, "tools/new_env.py"], cwd=tree, check=True, capture_output=True)
+    text = (tree / ".env").read_text()
+    telegram = {"conn_type": "generic", "host": "1001", "password": TELEGRAM_TOKEN,
+                "extra": {"base_url": "http://fake-telegram:8081/bot"}}  # fmt: skip
+    overrides = {
+        "AIRFLOW_PORT": str(free_port()),
+        "WAREHOUSE_PORT": str(free_port()),
+        "S3_PORT": str(free_port()),
+        "SPARK_MASTER_UI_PORT": str(free_port()),
+        "PIPELINES_TASK_RETRIES": "1",
+        "TEST_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+        "TEST_POLICE_EIS_DIR": str(SHARED_POLICE) if SHARED_POLICE.is_dir() else "./sql/police_staging",
+    }
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    values.update(overrides)
+    values["AIRFLOW_ADMIN_PASSWORD"] = 'quote"back\\slash-' + values["AIRFLOW_ADMIN_PASSWORD"][:20]
+    lines = [f"{k}='{v}'" for k, v in values.items()]  # single quotes: taken literally by compose
+    lines.append(f"AIRFLOW_CONN_TELEGRAM_DEFAULT='{json.dumps(telegram)}'")
+    (tree / ".env").write_text("\n".join(lines) + "\n")
+    return values
+
+
+def put_inputs(stack: Stack, days: list[str]) -> None:
+    """The files users drop in (generated samples), S3 logs and the police source tables."""
+    python = [sys.executable, "-m"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}
+    tree = stack.tree
+
+    def run(*args: str, **extra: str) -> None:
+        subprocess.run([*python, *args], cwd=tree, env={**env, **extra}, check=True, capture_output=True)
+
+    run("sandbox.generate_recsys", "--out", str(tree / "postgres_data"), "--scale", "0.1")
+    run("sandbox.generate_song_plays", "--out", str(tree / "song_plays_source"), "--start", days[0], "--end", days[-1])
+    run(
+        "sandbox.generate_page_views", "--start", days[0], "--end", days[-1], "--bucket", "page-views-staging",
+        "--endpoint-url", f"http://127.0.0.1:{stack.env['S3_PORT']}",
+        AWS_ACCESS_KEY_ID="pipelines", AWS_SECRET_ACCESS_KEY=stack.env["S3_SECRET_KEY"],
+    )  # fmt: skip
+    dsn = (
+        f"postgresql://warehouse:{stack.env['WAREHOUSE_PASSWORD']}@127.0.0.1:{stack.env['WAREHOUSE_PORT']}/warehouse"
+    )
+    run("sandbox.generate_police_source", "--dsn", dsn)
+
+
+@pytest.fixture(scope="module")
+def stack(docker_engine, tmp_path_factory):
+    tree = tmp_path_factory.mktemp("deploy") / "project"
+    copy_tree(tree)
+    stack = Stack(tree, write_env(tree))
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "tests.deploy.images", "--project", str(tree),
+         "--compose-file", str(tree / "tests/deploy/compose.test.yaml")],
+        cwd=ROOT, check=True,
+    )  # fmt: skip
+    stack.timings["images"] = time.monotonic() - started
+    try:
+        # The stores first, so that the inputs are there before any scheduler looks for them.
+        stack.timed("up stores", "up", "-d", "--wait", "warehouse", "s3")
+        stack.compose("up", "-d", "s3-init")
+        stack.compose("wait", "s3-init")
+        today = dt.datetime.now(dt.UTC).date()
+        put_inputs(stack, [str(today - dt.timedelta(days=1)), str(today)])
+        stack.timed("up", "up", "-d", "--wait")
+        yield stack
+    finally:
+        print("timings:", {k: round(v) for k, v in stack.timings.items()}, flush=True)
+        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def wait_for_run(api: AirflowApi, dag_id: str, timeout: float = 900, **match) -> dict:
+    """The first run of `dag_id` whose fields equal `match`, once it has finished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
+        runs = [r for r in runs if all(r.get(k) == v for k, v in match.items())]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return runs[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{dag_id}: no finished run matching {match} in {timeout:.0f}s: {runs}")
+        time.sleep(5)
+
+
+def failures(api: AirflowApi, run: dict) -> str:
+    """The logs of the failed tasks of a run, for an assertion message."""
+    shown = []
+    for ti in api.task_instances(run["dag_id"], run["dag_run_id"]):
+        if ti["state"] in ("failed", "upstream_failed"):
+            log = api.task_log(run["dag_id"], run["dag_run_id"], ti["task_id"], max(ti["try_number"], 1), ti["map_index"])
+            shown.append(f"--- {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log[-3000:]}")
+    return "\n".join(shown)
+
+
+def assert_succeeded(api: AirflowApi, run: dict) -> None:
+    assert run["state"] == "success", f"{run['dag_id']} {run['dag_run_id']}: {run['state']}\n{failures(api, run)}"
+
+
+def test_every_service_is_healthy_and_init_exited_0(stack):
+    services = stack.services()
+    for name in LONG_RUNNING:
+        states = [(c["State"], c["Health"]) for c in services[name]]
+        assert states == [("running", "healthy")], f"{name}: {states}"
+    for name in ("airflow-init", "s3-init"):
+        assert [(c["State"], c["ExitCode"]) for c in services[name]] == [("exited", 0)], name
+    print({name: services[name][0]["Status"] for name in sorted(services)})
+
+
+def test_every_scheduled_dag_succeeds_on_its_own(stack):
+    api = stack.api()
+    assert api.get("/api/v2/importErrors")["import_errors"] == []
+    results = {}
+    for dag_id in SCHEDULED_DAGS:
+        run = wait_for_run(api, dag_id, run_type="scheduled")
+        results[dag_id] = run["state"]
+        assert_succeeded(api, run)
+    print(results)
+
+
+def test_ranking_is_started_by_the_scheduler_from_the_asset_events(stack):
+    api = stack.api()
+    run = wait_for_run(api, "rank_candidates", timeout=600)
+    assert run["run_type"] == "asset_triggered"
+    assert_succeeded(api, run)
+    with stack.warehouse() as conn:
+        ranked = conn.execute("SELECT count(*), count(DISTINCT user_id) FROM candidates_ranked").fetchone()
+    assert ranked[0] > 0 and ranked[1] > 0
+
+
+def test_hello_world_message_reaches_the_bot_api(stack):
+    messages = stack.compose("exec", "-T", "fake-telegram", "cat", "/messages/messages.jsonl").stdout
+    texts = [json.loads(line)["text"] for line in messages.splitlines()]
+    assert any(t.startswith("DAG hello_world with run_id=scheduled__") and "finished successfully" in t for t in texts), texts
+    assert all(TELEGRAM_TOKEN not in t for t in texts)
+
+
+def test_song_plays_job_ran_on_the_spark_worker_with_the_drivers_python(stack):
+    port = stack.env["SPARK_MASTER_UI_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/", timeout=30) as response:
+        master = json.load(response)
+    assert master["aliveworkers"] == 1
+    finished = [app for app in master["completedapps"] if app["state"] == "FINISHED"]
+    assert finished, master
+    outputs = list((stack.tree / "data").glob("output/*/*/*/dataset/_SUCCESS"))
+    assert outputs, "no dataset written under ./data/output"
+    # Driver (in the Airflow worker) and executors (on the Spark worker) report their Python.
+    probe = stack.tree / "data" / "python_probe.py"
+    probe.write_text(
+        "import sys\nfrom pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.getOrCreate()\n"
+        "seen = spark.sparkContext.parallelize(range(4), 4).map(lambda _: (sys.executable, sys.version)).distinct().collect()\n"
+        "print('DRIVER', (sys.executable, sys.version))\nprint('EXECUTORS', seen)\n"
+    )
+    result = stack.compose(
+        "exec", "-T", "airflow-worker", "spark-submit", "--master", "spark://spark-master:7077",
+        "/opt/airflow/data/python_probe.py",
+    )  # fmt: skip
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("DRIVER", "EXECUTORS")))
+    assert eval(lines["EXECUTORS"]) == [eval(lines["DRIVER"])]  # noqa: S307 - our own repr output
+
+
+def test_police_staging_builds_with_postgis_and_is_promoted(stack):
+    api = stack.api()
+    real = SHARED_POLICE.is_dir()
+    conf = {"schema": "eis_dev"}
+    if real:  # the original 97 scripts, mounted at /opt/airflow/police_eis by compose.test.yaml
+        conf |= {
+            "create_tables_dir": "/opt/airflow/police_eis/create_tables",
+            "lookup_file": "/opt/airflow/police_eis/lookup/lookup_tables.yaml",
+            "procedures_file": "/opt/airflow/police_eis/stored_procedures/load_common_stored_procedures.sql",
+            "populate_dir": "",
+        }
+    build = api.post("/api/v2/dags/police_staging/dagRuns", {"logical_date": None, "conf": conf})
+    assert_succeeded(api, wait_for_run(api, "police_staging", timeout=1200, dag_run_id=build["dag_run_id"]))
+    with stack.warehouse() as conn:
+        built = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'eis_dev'").fetchone()[0]
+        geometry = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'eis_dev' AND udt_name = 'geometry'"
+        ).fetchone()[0]
+    if real:
+        assert built == 97 and geometry >= 3
+    promote = api.post(
+        "/api/v2/dags/police_staging_promote/dagRuns",
+        {"logical_date": None, "conf": {"confirm": True, "source": "eis_dev", "target": "eis"}},
+    )
+    assert_succeeded(api, wait_for_run(api, "police_staging_promote", dag_run_id=promote["dag_run_id"]))
+    with stack.warehouse() as conn:
+        tables = dict(conn.execute(
+            "SELECT schemaname, count(*) FROM pg_tables WHERE schemaname IN ('eis', 'eis_dev') GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    assert tables == {"eis": built}
+
+
+def test_a_second_worker_takes_tasks(stack):
+    stack.timed("scale", "up", "-d", "--wait", "--scale", "airflow-worker=2")
+    assert len(stack.services()["airflow-worker"]) == 2
+    api = stack.api()
+    run = api.post("/api/v2/dags/police_staging/dagRuns", {"logical_date": None, "conf": {}})
+    run = wait_for_run(api, "police_staging", dag_run_id=run["dag_run_id"])
+    assert_succeeded(api, run)
+    hosts = {ti["hostname"] for ti in api.task_instances("police_staging", run["dag_run_id"]) if ti["hostname"]}
+    assert len(hosts) == 2, hosts
+
+
+def test_down_and_up_keeps_tables_runs_and_objects(stack):
+    api = stack.api()
+    runs_before = {r["dag_run_id"] for r in api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]}
+    with stack.warehouse() as conn:
+        rows_before = conn.execute("SELECT count(*) FROM candidates_ranked").fetchone()[0]
+    objects_before = sorted(o["Key"] for o in stack.s3().list_objects_v2(Bucket="page-views-staging")["Contents"])
+    stack.timed("down", "down")
+    stack.timed("up again", "up", "-d", "--wait")
+    api = stack.api()
+    runs_after = {r["dag_run_id"] for r in api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]}
+    assert runs_before <= runs_after
+    with stack.warehouse() as conn:
+        assert conn.execute("SELECT count(*) FROM candidates_ranked").fetchone()[0] == rows_before
+    objects_after = sorted(o["Key"] for o in stack.s3().list_objects_v2(Bucket="page-views-staging")["Contents"])
+    assert objects_after == objects_before and len(objects_before) >= 2
+
+
+def test_down_volumes_leaves_nothing_behind(stack):
+    assert docker_objects() - stack.objects_before  # the stack's containers, volumes, network
+    stack.timed("down --volumes", "down", "--volumes", "--remove-orphans")
+    assert docker_objects() - stack.objects_before == set()
