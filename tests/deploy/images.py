@@ -14,6 +14,7 @@ own images. Prints what it did for each image.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -109,9 +110,14 @@ def build_base_image() -> None:
         tar.wait()
 
 
-def build_standin(image: str, folder: Path) -> None:
-    if not image_exists(BASE_IMAGE):
-        build_base_image()
+def build_standin(image: str, folder: Path, pull: bool) -> None:
+    # A stand-in may start from another image (postgis from postgres): that one first.
+    for base in base_images(folder / "Dockerfile"):
+        if base == BASE_IMAGE:
+            if not image_exists(BASE_IMAGE):
+                build_base_image()
+        else:
+            print(f"  {base} (under {image}): {ensure_image(base, pull)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(folder, context)
@@ -123,8 +129,11 @@ def build_standin(image: str, folder: Path) -> None:
             if re.match(r"[A-Za-z0-9_.\-]+==", line)
         }
         (context / "constraints.txt").write_text("\n".join(sorted(pins)) + "\n")
-        run("docker", "build", "--quiet", "-t", image, str(context), check=True,
-            stdout=subprocess.DEVNULL, env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})  # fmt: skip
+        # The classic builder: Debian's docker.io has no buildx, and stand-ins need no BuildKit feature.
+        built = run("docker", "build", "--quiet", "-t", image, str(context), capture_output=True,
+                    env={**os.environ, "DOCKER_BUILDKIT": "0"})  # fmt: skip
+        if built.returncode != 0:
+            sys.exit(f"{image}: the stand-in in {folder} failed to build:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
 
 
 def ensure_image(image: str, pull: bool) -> str:
@@ -141,25 +150,29 @@ def ensure_image(image: str, pull: bool) -> str:
     folder = standin_for(image)
     if folder is None:
         raise SystemExit(f"{image}: cannot be pulled ({reason}) and has no stand-in in {STANDINS}")
-    print(f"  {image}: {reason}", flush=True)
+    print(f"  {image}: cannot be pulled ({reason}); building its stand-in", flush=True)
     started = time.monotonic()
-    build_standin(image, folder)
+    build_standin(image, folder, pull)
     return f"stand-in built from {folder.relative_to(ROOT)} in {time.monotonic() - started:.0f}s"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, default=ROOT, help="folder holding docker-compose.yaml")
-    parser.add_argument("--env-file", type=Path, help="the .env to read (default: the project's .env, else .env.example)")
+    parser.add_argument("--env-file", type=Path, help="the .env to read (default: the project's .env)")
     parser.add_argument("--no-pull", action="store_true", help="never try a registry; stand-ins for what is missing")
     parser.add_argument("--no-build", action="store_true", help="skip `docker compose build` of the project's images")
     parser.add_argument("--compose-file", action="append", type=Path, default=[],
                         help="more compose files whose images are needed (e.g. a test's override)")  # fmt: skip
     args = parser.parse_args(argv)
 
-    env_file = args.env_file or next(
-        (p for p in (args.project / ".env", args.project / ".env.example") if p.exists()), None
-    )
+    env_file = args.env_file or args.project / ".env"
+    if not env_file.exists():
+        # Image names do not depend on the secrets: without a .env, one with throwaway ones will do.
+        from tools.new_env import filled  # noqa: PLC0415
+
+        env_file = Path(tempfile.mkdtemp()) / ".env"
+        env_file.write_text(filled((args.project / ".env.example").read_text())[0])
     compose_files = [args.project / "docker-compose.yaml", *args.compose_file]
     needed, dockerfiles = compose_images(compose_files, env_file)
     for dockerfile in sorted(dockerfiles):
@@ -170,8 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_build:
         started = time.monotonic()
         files = [arg for f in compose_files for arg in ("-f", str(f))]
-        env = ["--env-file", str(env_file)] if env_file else []
-        result = run(compose_binary(), *files, *env, "build", cwd=args.project)
+        result = run(compose_binary(), *files, "--env-file", str(env_file), "build", cwd=args.project)
         if result.returncode != 0:
             sys.exit(f"docker compose build failed (exit {result.returncode})")
         print(f"project images built in {time.monotonic() - started:.0f}s", flush=True)

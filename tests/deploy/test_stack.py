@@ -123,7 +123,8 @@ def copy_tree(destination: Path) -> None:
 
 def write_env(tree: Path) -> dict[str, str]:
     """`make env`, then what this machine needs: free ports, a Telegram bot at the fake server, an
-    admin password with a quote and a backslash (which must survive into the passwords file)."""
+    admin password with a quote and a backslash (which must survive into the passwords file), and
+    a uid that no image has a passwd entry for, as on a Linux host (`AIRFLOW_UID=$(id -u)`)."""
     subprocess.run([sys.executable, "tools/new_env.py"], cwd=tree, check=True, capture_output=True)
     text = (tree / ".env").read_text()
     telegram = {"conn_type": "generic", "host": "1001", "password": TELEGRAM_TOKEN,
@@ -134,6 +135,7 @@ def write_env(tree: Path) -> dict[str, str]:
         "S3_PORT": str(free_port()),
         "SPARK_MASTER_UI_PORT": str(free_port()),
         "PIPELINES_TASK_RETRIES": "1",
+        "AIRFLOW_UID": "4321",
         "TEST_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
         "TEST_POLICE_EIS_DIR": str(SHARED_POLICE) if SHARED_POLICE.is_dir() else "./sql/police_staging",
     }
@@ -269,6 +271,8 @@ def test_song_plays_job_ran_on_the_spark_worker_with_the_drivers_python(stack):
     assert finished, master
     outputs = list((stack.tree / "data").glob("output/*/*/*/dataset/_SUCCESS"))
     assert outputs, "no dataset written under ./data/output"
+    # Written by the executors as AIRFLOW_UID, so the files in ./data belong to the host's user.
+    assert {p.stat().st_uid for p in outputs} == {int(stack.env["AIRFLOW_UID"])}
     # Driver (in the Airflow worker) and executors (on the Spark worker) report their Python.
     probe = stack.tree / "data" / "python_probe.py"
     probe.write_text(
@@ -283,6 +287,32 @@ def test_song_plays_job_ran_on_the_spark_worker_with_the_drivers_python(stack):
     )  # fmt: skip
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("DRIVER", "EXECUTORS")))
     assert eval(lines["EXECUTORS"]) == [eval(lines["DRIVER"])]  # noqa: S307 - our own repr output
+
+
+def test_the_log_of_a_running_task_is_served_by_its_worker(stack):
+    """While a task runs, the API server asks the worker's log server for its log, signed with the
+    shared secret key: with one key per container the answer is 403."""
+    api = stack.api()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    run = api.post(
+        "/api/v2/dags/song_plays/dagRuns",
+        {"dag_run_id": f"deploy_test_{yesterday}", "logical_date": f"{yesterday}T00:00:00Z", "conf": {}},
+    )
+    deadline = time.monotonic() + 600
+    while True:
+        ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
+        if ti["state"] == "running":
+            break
+        assert ti["state"] in (None, "scheduled", "queued") and time.monotonic() < deadline, ti
+        time.sleep(1)
+    answer = api.get(
+        f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen/logs/{ti['try_number']}",
+        full_content="true",
+    )
+    text = json.dumps(answer)  # the log lines and, first, where they were read from
+    assert f"http://{ti['hostname']}:8793/log/" in text, text[:3000]
+    assert "secret_key" not in text and "Could not read served logs" not in text, text[:3000]
+    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run["dag_run_id"]))
 
 
 def test_police_staging_builds_with_postgis_and_is_promoted(stack):
