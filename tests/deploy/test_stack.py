@@ -192,7 +192,10 @@ def stack(docker_engine, tmp_path_factory):
         stack.timed("up", "up", "-d", "--wait")
         yield stack
     finally:
-        print("timings:", {k: round(v) for k, v in stack.timings.items()}, flush=True)
+        timings = {k: round(v) for k, v in stack.timings.items()}
+        print("timings:", timings, flush=True)
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (ROOT / "test-artifacts" / "deploy-timings.json").write_text(json.dumps(timings, indent=1) + "\n")
         stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
         shutil.rmtree(tree, ignore_errors=True)
 
