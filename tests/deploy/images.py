@@ -45,14 +45,15 @@ def image_exists(image: str) -> bool:
     return run("docker", "image", "inspect", image, capture_output=True).returncode == 0
 
 
-def compose_images(compose_files: list[Path], env_file: Path | None) -> tuple[set[str], set[Path]]:
+def compose_command(compose_files: list[Path], env_file: Path) -> list[str]:
+    return [compose_binary(), *(arg for f in compose_files for arg in ("-f", str(f))), "--env-file", str(env_file)]
+
+
+def compose_images(compose: list[str]) -> tuple[set[str], set[Path]]:
     """The images of the services that are pulled, and the Dockerfiles of those that are built."""
     import yaml  # noqa: PLC0415
 
-    args = [compose_binary(), *(arg for f in compose_files for arg in ("-f", str(f)))]
-    if env_file:
-        args += ["--env-file", str(env_file)]
-    config = yaml.safe_load(run(*args, "config", capture_output=True, check=True).stdout)
+    config = yaml.safe_load(run(*compose, "config", capture_output=True, check=True).stdout)
     pulled, built, dockerfiles = set(), set(), set()
     for service in config["services"].values():
         if "build" in service:
@@ -166,27 +167,26 @@ def main(argv: list[str] | None = None) -> None:
                         help="more compose files whose images are needed (e.g. a test's override)")  # fmt: skip
     args = parser.parse_args(argv)
 
-    env_file = args.env_file or args.project / ".env"
-    if not env_file.exists():
-        # Image names do not depend on the secrets: without a .env, one with throwaway ones will do.
-        from tools.new_env import filled  # noqa: PLC0415
+    with tempfile.TemporaryDirectory() as tmp:
+        env_file = args.env_file or args.project / ".env"
+        if not env_file.exists():
+            # Image names do not depend on the secrets: without a .env, throwaway ones will do.
+            from tools.new_env import filled  # noqa: PLC0415
 
-        env_file = Path(tempfile.mkdtemp()) / ".env"
-        env_file.write_text(filled((args.project / ".env.example").read_text())[0])
-    compose_files = [args.project / "docker-compose.yaml", *args.compose_file]
-    needed, dockerfiles = compose_images(compose_files, env_file)
-    for dockerfile in sorted(dockerfiles):
-        needed |= base_images(dockerfile)
-    print(f"images for {args.project / 'docker-compose.yaml'}:", flush=True)
-    for image in sorted(needed):
-        print(f"  {image}: {ensure_image(image, pull=not args.no_pull)}", flush=True)
-    if not args.no_build:
-        started = time.monotonic()
-        files = [arg for f in compose_files for arg in ("-f", str(f))]
-        result = run(compose_binary(), *files, "--env-file", str(env_file), "build", cwd=args.project)
-        if result.returncode != 0:
-            sys.exit(f"docker compose build failed (exit {result.returncode})")
-        print(f"project images built in {time.monotonic() - started:.0f}s", flush=True)
+            env_file = Path(tmp) / ".env"
+            env_file.write_text(filled((args.project / ".env.example").read_text())[0])
+        compose = compose_command([args.project / "docker-compose.yaml", *args.compose_file], env_file)
+        needed, dockerfiles = compose_images(compose)
+        for dockerfile in sorted(dockerfiles):
+            needed |= base_images(dockerfile)
+        print(f"images for {args.project / 'docker-compose.yaml'}:", flush=True)
+        for image in sorted(needed):
+            print(f"  {image}: {ensure_image(image, pull=not args.no_pull)}", flush=True)
+        if not args.no_build:
+            started = time.monotonic()
+            if run(*compose, "build", cwd=args.project).returncode != 0:
+                sys.exit("docker compose build failed")
+            print(f"project images built in {time.monotonic() - started:.0f}s", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.images import compose_binary
+from tests.deploy.images import compose_command
 from tools import new_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +24,12 @@ ENV_EXAMPLE = ROOT / ".env.example"
 OPTIONAL_CONNECTIONS = {"telegram_default"}
 
 
-def compose_config(
-    compose_file: Path, env_file: Path | None, **environment: str
-) -> subprocess.CompletedProcess:
-    args = [compose_binary(), "-f", str(compose_file)]
-    if env_file:
-        args += ["--env-file", str(env_file)]
-    env = {"PATH": os.environ["PATH"], **environment}
-    return subprocess.run([*args, "config"], capture_output=True, text=True, cwd=compose_file.parent, env=env)
+def compose_config(compose_file: Path, env_file: Path) -> subprocess.CompletedProcess:
+    """`docker compose config`, with no variable from this process's environment leaking in."""
+    return subprocess.run(
+        [*compose_command([compose_file], env_file), "config"],
+        capture_output=True, text=True, cwd=compose_file.parent, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
