@@ -23,6 +23,7 @@ from steps.core.notify import run_notifications
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["tutorial", "luigi"],
+    dagrun_timeout=pendulum.duration(hours=1),
     default_args=DEFAULT_ARGS,
     params={
         "id": Param(

@@ -49,6 +49,7 @@ LEVEL_RULE = TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
     catchup=False,
     max_active_runs=1,
     tags=["luigi", "postgres", "weekly"],
+    dagrun_timeout=pendulum.duration(hours=6),
     default_args=DEFAULT_ARGS,
     params={
         "schema": Param(

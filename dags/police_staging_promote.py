@@ -25,6 +25,7 @@ from steps.core.notify import run_notifications
     catchup=False,
     max_active_runs=1,
     tags=["luigi", "postgres", "manual"],
+    dagrun_timeout=pendulum.duration(hours=1),
     default_args=DEFAULT_ARGS,  # a retry is safe: a failed promotion changed nothing
     params={
         "confirm": Param(

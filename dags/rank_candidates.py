@@ -20,15 +20,28 @@ from steps.inference_data import CANDIDATES_INFERENCE
 from steps.training_data import CANDIDATES_TRAIN
 
 
+def ranking_details(context) -> list[str]:
+    """The success message's lines: the model's NDCG@10 next to als_score's, and its fate."""
+    ranked = context["ti"].xcom_pull(task_ids="rank") or {}
+    ndcg = (ranked.get("metrics") or {}).get("ndcg_at_10")
+    baseline = (ranked.get("baseline_als_score") or {}).get("ndcg_at_10")
+    return [
+        f"model NDCG@10 {ndcg} (als_score alone: {baseline}); {ranked.get('this_run', '')}".rstrip("; "),
+        f"ranked {ranked.get('candidates_ranked')} candidates with the model of "
+        f"{ranked.get('ranked_with_model_of')}",
+    ]
+
+
 @dag(
     dag_id="rank_candidates",
     schedule=Asset(CANDIDATES_TRAIN.asset_name) & Asset(CANDIDATES_INFERENCE.asset_name),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["recsys", "weekly"],
+    dagrun_timeout=pendulum.duration(hours=2),
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
-    **run_notifications(on_success=True),
+    **run_notifications(on_success=True, success_details=ranking_details),
 )
 def rank_candidates():
     @task

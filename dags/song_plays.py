@@ -18,12 +18,13 @@ job. A backfill over a date range therefore only works on the days that are miss
 """
 
 import pendulum
+from airflow.providers.http.sensors.http import HttpSensor
 from airflow.sdk import Param, dag, task
 
 from steps import song_plays as steps
 from steps.core.dag_defaults import DEFAULT_ARGS
 from steps.core.notify import run_notifications
-from steps.core.operators import HttpFileSensor, OutputCheckedSparkSubmitOperator, sensor_timeout_param
+from steps.core.operators import OutputCheckedSparkSubmitOperator, sensor_timeout_param, waiting_for_input
 
 
 @dag(
@@ -33,6 +34,7 @@ from steps.core.operators import HttpFileSensor, OutputCheckedSparkSubmitOperato
     catchup=False,
     max_active_runs=2,
     tags=["luigi", "spark", "daily"],
+    dagrun_timeout=pendulum.duration(hours=23),
     default_args=DEFAULT_ARGS,
     params={
         "minrows": Param(100, type="integer", minimum=0, description="fewest rows the dataset may have"),
@@ -42,8 +44,11 @@ from steps.core.operators import HttpFileSensor, OutputCheckedSparkSubmitOperato
     **run_notifications(on_success=False),
 )
 def song_plays():
-    wait_for_spins = HttpFileSensor(
-        task_id="wait_for_spins", http_conn_id=steps.HTTP_CONN_ID, endpoint="spins-{{ ds }}.snappy.parquet"
+    wait_for_spins = waiting_for_input(HttpSensor)(
+        task_id="wait_for_spins",
+        http_conn_id=steps.HTTP_CONN_ID,
+        endpoint="spins-{{ ds }}.snappy.parquet",
+        method="HEAD",
     )
 
     @task

@@ -35,6 +35,7 @@ FETCH_TIMEOUT = dt.timedelta(minutes=20)
     catchup=False,
     max_active_runs=1,
     tags=["luigi", "ml", "hourly"],
+    dagrun_timeout=pendulum.duration(minutes=55),
     default_args=DEFAULT_ARGS,
     params={
         "n": Param(15, type="integer", minimum=1, maximum=100, description="node pairs to estimate"),

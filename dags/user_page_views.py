@@ -14,12 +14,13 @@ The Luigi tutorial's exercise (PIPELINES.md 2c), daily:
 """
 
 import pendulum
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import dag, task
 
 from steps import page_views as steps
 from steps.core.dag_defaults import DEFAULT_ARGS
 from steps.core.notify import run_notifications
-from steps.core.operators import S3PrefixesSensor, sensor_timeout_param
+from steps.core.operators import sensor_timeout_param, waiting_for_input
 
 
 @dag(
@@ -29,6 +30,7 @@ from steps.core.operators import S3PrefixesSensor, sensor_timeout_param
     catchup=False,
     max_active_runs=1,
     tags=["luigi", "s3", "daily"],
+    dagrun_timeout=pendulum.duration(hours=23),
     default_args=DEFAULT_ARGS,
     params={
         **sensor_timeout_param("the day's logs"),
@@ -62,10 +64,11 @@ def user_page_views():
             return steps.build_tables(conn, pendulum.parse(day).date())
 
     bucket_name = bucket()
-    wait_for_logs = S3PrefixesSensor(
+    wait_for_logs = waiting_for_input(S3KeySensor)(
         task_id="wait_for_logs",
-        bucket=bucket_name,
-        prefixes=["UserUpdates/{{ ds }}", "PageViews/{{ ds }}"],
+        bucket_name=bucket_name,
+        bucket_key=["UserUpdates/{{ ds }}*", "PageViews/{{ ds }}*"],
+        wildcard_match=True,
         aws_conn_id=steps.AWS_CONN_ID,
     )
     bucket_name >> wait_for_logs >> load_day(bucket_name, "{{ ds }}") >> build_tables("{{ ds }}")

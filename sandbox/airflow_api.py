@@ -64,6 +64,9 @@ class AirflowApi:
     def post(self, path: str, body: Any) -> Any:
         return self._request("POST", path, body)
 
+    def put(self, path: str, body: Any = None) -> Any:
+        return self._request("PUT", path, body)
+
     def patch(self, path: str, body: Any) -> Any:
         return self._request("PATCH", path, body)
 
@@ -122,10 +125,20 @@ def q(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
+# Fields of a structured task log entry that say where it came from, not what happened.
+LOG_LINE_NOISE = {
+    "timestamp", "level", "event", "error_detail", "logger", "filename", "lineno", "loc", "ti_id",
+    "dag_id", "task_id", "run_id", "map_index", "try_number", "sources", "chan", "logger_name",
+}  # fmt: skip
+
+
 def _log_line(entry: Any) -> str:
     if not isinstance(entry, dict):
         return str(entry)
     line = f"[{entry.get('timestamp', '')}] {entry.get('level', '').upper()} {entry.get('event', '')}"
+    fields = {k: v for k, v in entry.items() if k not in LOG_LINE_NOISE and v not in (None, "")}
+    if fields:  # structured fields, e.g. the retry policy's action and reason
+        line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
     for key in ("error_detail",):
         if entry.get(key):
             line += "\n" + _format_error(entry[key])

@@ -1,13 +1,14 @@
 """The one-machine runner: the project's DAGs on real Airflow 3 with embedded parts, no Docker.
 
-    python -m sandbox.runner demo [--only ID,...] [--date YYYY-MM-DD] [--conf KEY=VALUE ...]
+    python -m sandbox.runner demo [--only ID,...] [--date YYYY-MM-DD[..YYYY-MM-DD]] [--conf KEY=VALUE ...]
     python -m sandbox.runner up          # keep the stack running, print the UI address and login
 
 `demo` starts what is missing (an embedded Postgres with the Airflow metadata and warehouse
 databases, the local stand-ins the selected DAGs need, then the Airflow api-server, scheduler,
-dag-processor and triggerer), triggers each selected DAG for one logical date through the REST
-API, shows progress, prints a summary and stops everything it started. It exits 0 only when every
-run succeeded.
+dag-processor and triggerer), asks Airflow through its REST API for each selected DAG's run of
+one logical date, or for one backfill over a range of dates, lets the scheduler start the
+asset-scheduled DAGs (sandbox/runs.py), shows progress, prints a summary and stops everything it
+started. It exits 0 only when every run succeeded (or had succeeded before, for a backfill).
 
 Every outside system is an Airflow connection with a fixed id. The runner defines a connection
 only when the environment has no `AIRFLOW_CONN_<ID>` for it, and starts a stand-in only for the
@@ -30,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.airflow_api import AirflowApi, ApiError, q
+from sandbox.airflow_api import AirflowApi
 from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 from sandbox.fake_telegram import FakeTelegram
+from sandbox.runs import DONE_BEFORE, OK_STATES, RunResult, end_unfinished, log, run_dags
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))  # the runner reads settings as the DAGs do
@@ -43,14 +45,9 @@ RECSYS_LOAD_DAGS = {
     "load_candidates_inference",
 }
 ADMIN_USER = "admin"
-TERMINAL_RUN_STATES = {"success", "failed"}
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 TELEGRAM_DEMO_TOKEN = "123456:local-demo-token"
 TELEGRAM_DEMO_CHAT = "1001"
-
-
-def log(message: str) -> None:
-    print(f"{dt.datetime.now():%H:%M:%S} {message}", flush=True)
 
 
 @dataclass
@@ -69,6 +66,7 @@ class Stack:
     estimates_api: Any = None
     s3_server: Any = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _lock: Any = None
     stand_ins: list[str] = field(default_factory=list)
 
     @property
@@ -182,6 +180,7 @@ class Stack:
     def start(self, dag_ids: list[str], dates: list[dt.datetime], use_schedules: bool = True) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_state_dir()
         self.env = self._base_env()
         if not use_schedules:
             # A demo runs the dates it is asked for: no scheduled runs besides them.
@@ -203,6 +202,54 @@ class Stack:
             self._spawn("celery-worker", ["airflow", "celery", "worker", "--concurrency", "2"])
         self._wait_healthy(timeout=180)
         return self
+
+    def _claim_state_dir(self) -> None:
+        """One runner per state folder and port: a second `make demo` would otherwise share the
+        embedded databases of the first, or find its port taken half-way through starting."""
+        import fcntl
+        import socket
+
+        # Held (open and locked) until this process ends, whichever way it ends.
+        self._lock = open(self.state_dir / "runner.lock", "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            raise SystemExit(
+                f"another runner ({self._lock.read().strip() or 'pid unknown'}) uses {self.state_dir}: "
+                "stop it first (Ctrl-C), or give this one its own --state-dir"
+            ) from None
+        self._lock.truncate(0)
+        self._lock.write(f"pid {os.getpid()}, port {self.api_port}\n")
+        self._lock.flush()
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.api_port)) == 0:  # something answers there
+                raise SystemExit(f"port {self.api_port} is taken (another Airflow?): pick one, --api-port")
+
+    def end_left_behind(self, dag_ids: list[str]) -> None:
+        """Runs a demo left queued or running when it was stopped (Ctrl-C, a killed terminal) would
+        block the next demo's runs of the same day: end them, and say so. Only in the embedded
+        metadata database, which no one else uses while this runner holds the state folder."""
+        if not self._uses_embedded_metadata():
+            return
+        why = "ended by the runner: the demo that started it stopped"
+        for line in end_unfinished(self.api(), dag_ids, why):
+            log(f"left behind by an earlier demo: {line}")
+
+    def schedule_from_assets(self, keep: list[str]) -> None:
+        """Let the scheduler start the runs that asset events call for. A demo's scheduler runs
+        without its job schedule (no run but the demo's); it is restarted with it, after pausing
+        every DAG but `keep`, so that no time-scheduled DAG gets a run of its own meanwhile."""
+        if self.env.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE") != "False":
+            return
+        api = self.api()
+        for dag in api.get("/api/v2/dags", paused="false", limit=1000)["dags"]:
+            if dag["dag_id"] not in keep:
+                api.patch(f"/api/v2/dags/{dag['dag_id']}", {"is_paused": True})
+        _terminate("scheduler", self.processes.pop("scheduler"))
+        self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
+        self._spawn("scheduler", ["airflow", "scheduler"])
+        log("scheduler restarted with its job schedule on (time-scheduled DAGs paused): assets start runs")
 
     def _start_celery_broker(self) -> None:
         """The CeleryExecutor's result backend is the metadata database; its broker a local Redis
@@ -402,203 +449,18 @@ def _terminate(name: str, process: subprocess.Popen) -> None:
         pass
 
 
-# --- running DAGs ------------------------------------------------------------------------------
-
-
-@dataclass
-class RunResult:
-    dag_id: str
-    logical_date: dt.datetime
-    run_id: str = ""
-    state: str = "not started"
-    seconds: float = 0.0
-    tasks: dict[str, str] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-    leaves: list[str] = field(default_factory=list)  # the DAG's last tasks
-
-    @property
-    def label(self) -> str:
-        return f"{self.dag_id} {self.logical_date:%Y-%m-%d}"
-
-    def task_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for state in self.tasks.values():
-            counts[state or "none"] = counts.get(state or "none", 0) + 1
-        return counts
-
-    @property
-    def shown_state(self) -> str:
-        """A run whose last tasks were skipped (its input never came) says so."""
-        ends = [self.tasks.get(t) for t in self.leaves]
-        return (
-            "skipped"
-            if self.state == "success" and ends and all(s == "skipped" for s in ends)
-            else self.state
-        )
-
-
-def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict) -> str:
-    """Start the DAG's run for `logical_date`. A run for that date that already exists is cleared
-    and run again with the same conf (finished steps find their outputs and return), or replaced
-    when the conf differs (Airflow keeps one run per DAG and logical date)."""
-    stamp = logical_date.isoformat()
-    runs = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns", logical_date_gte=stamp, logical_date_lte=stamp)[
-        "dag_runs"
-    ]
-    if runs:
-        existing = runs[0]
-        if (existing.get("conf") or {}) == conf:
-            api.post(
-                f"/api/v2/dags/{q(dag_id)}/clearTaskInstances",
-                {
-                    "dag_run_id": existing["dag_run_id"],
-                    "dry_run": False,
-                    "only_failed": False,
-                    "reset_dag_runs": True,
-                },
-            )
-            log(f"{dag_id}: cleared the existing run {existing['dag_run_id']} to run it again")
-            return existing["dag_run_id"]
-        api.delete(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(existing['dag_run_id'])}")
-        log(f"{dag_id}: replaced the run {existing['dag_run_id']} (its conf differs)")
-    run = api.post(
-        f"/api/v2/dags/{q(dag_id)}/dagRuns",
-        {"dag_run_id": f"manual__{stamp}", "logical_date": stamp, "conf": conf},
-    )
-    log(f"{dag_id}: triggered {run['dag_run_id']}")
-    return run["dag_run_id"]
-
-
-def run_dags(
-    api: AirflowApi,
-    dag_ids: list[str],
-    dates: list[dt.datetime],
-    conf: dict,
-    sensor_timeout: int,
-    timeout: float,
-    selected: bool = False,
-) -> list[RunResult]:
-    """Trigger and follow one run per DAG and date, in waves: scheduled DAGs first, then those
-    scheduled on assets (rank_candidates), as the scheduler would run them after their producers,
-    then manual-only DAGs (police_staging_promote), which run only when `selected` by name.
-    A later wave runs for the dates whose earlier waves succeeded. Each DAG gets the conf keys
-    its params declare."""
-    details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
-    manual = [
-        d
-        for d in dag_ids
-        if details[d].get("timetable_summary") is None and not details[d].get("asset_expression")
-    ]
-    if not selected:
-        for dag_id in manual:
-            log(f"{dag_id}: manual only, not run (run it with --only {dag_id})")
-        dag_ids = [d for d in dag_ids if d not in manual]
-    declared = {d: set(details[d].get("params") or {}) for d in dag_ids}
-    unknown = sorted(set(conf) - set().union(*declared.values()))
-    if unknown:
-        raise SystemExit(f"--conf {', '.join(unknown)}: no selected DAG has such a param")
-    leaves = {
-        dag_id: [
-            t["task_id"]
-            for t in api.get(f"/api/v2/dags/{q(dag_id)}/tasks")["tasks"]
-            if not t["downstream_task_ids"]
-        ]
-        for dag_id in dag_ids
-    }
-    results = [RunResult(dag_id, date, leaves=leaves[dag_id]) for dag_id in dag_ids for date in dates]
-    waves = [
-        [r for r in results if r.dag_id not in manual and not details[r.dag_id].get("asset_expression")],
-        [r for r in results if details[r.dag_id].get("asset_expression")],
-        [r for r in results if r.dag_id in manual],
-    ]
-    deadline = time.monotonic() + timeout
-    done: list[RunResult] = []
-    for wave in waves:
-        started = {}
-        for result in wave:
-            failed = [
-                r.dag_id for r in done if r.logical_date == result.logical_date and r.state != "success"
-            ]
-            if failed:
-                result.state = "not run"
-                result.error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
-                continue
-            run_conf = {k: v for k, v in conf.items() if k in declared[result.dag_id]}
-            if "sensor_timeout_seconds" in declared[result.dag_id]:
-                run_conf.setdefault("sensor_timeout_seconds", sensor_timeout)
-            api.patch(f"/api/v2/dags/{q(result.dag_id)}", {"is_paused": False})
-            try:
-                result.run_id = trigger(api, result.dag_id, result.logical_date, run_conf)
-            except ApiError as err:  # e.g. a param its schema refuses: no run, nothing ran
-                result.state = "refused"
-                result.error = f"Airflow refused to start the run: {err}\n"
-                log(f"{result.label}: run refused ({err.status})")
-                continue
-            started[result.label] = time.monotonic()
-        _follow(api, [r for r in wave if r.run_id], started, deadline)
-        done += wave
-    for result in results:
-        if result.run_id:
-            _collect(api, result)
-    return results
-
-
-def _follow(api: AirflowApi, runs: list[RunResult], started: dict[str, float], deadline: float) -> None:
-    """Poll the runs until each has ended, logging every task state change."""
-    pending = {r.label: r for r in runs}
-    while pending:
-        for label, result in sorted(pending.items()):
-            run = api.get(f"/api/v2/dags/{q(result.dag_id)}/dagRuns/{q(result.run_id)}")
-            current = {}  # a mapped task's placeholder (map index -1) goes once it is expanded
-            for ti in api.task_instances(result.dag_id, result.run_id):
-                key = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-                if result.tasks.get(key) != ti["state"] and ti["state"]:
-                    log(f"{label}: {key} -> {ti['state']}")
-                current[key] = ti["state"]
-            result.tasks = current
-            result.state = run["state"]
-            result.seconds = time.monotonic() - started[label]
-            if run["state"] in TERMINAL_RUN_STATES:
-                del pending[label]
-                log(f"{label}: run {result.shown_state} in {result.seconds:.0f}s")
-        if pending and time.monotonic() > deadline:
-            for result in pending.values():
-                result.state = "timed out"
-            return
-        if pending:
-            time.sleep(2)
-
-
-def _collect(api: AirflowApi, result: RunResult) -> None:
-    """Outputs (the return values of the DAG's last tasks) and, on failure, the error's log."""
-    for task_id in result.leaves:
-        if result.tasks.get(task_id) == "success":
-            value = api.return_value(result.dag_id, result.run_id, task_id)
-            if value is not None:
-                result.outputs[task_id] = value
-    if result.state == "success":
-        return
-    for ti in api.task_instances(result.dag_id, result.run_id):
-        if ti["state"] == "failed":
-            text = api.task_log(
-                result.dag_id, result.run_id, ti["task_id"], max(ti["try_number"], 1), ti.get("map_index", -1)
-            )
-            tail = "\n".join(text.splitlines()[-40:])
-            result.error += f"--- task {ti['task_id']} failed; end of its log:\n{tail}\n"
-
-
 # --- output ------------------------------------------------------------------------------------
 
 
 def print_summary(results: list[RunResult], stack: Stack, messages: list[dict]) -> None:
     print()
-    header = f"{'DAG':<28} {'date':<10} {'state':<10} {'time':>6}  tasks"
+    header = f"{'DAG':<28} {'date':<10} {'state':<11} {'started by':<12} {'time':>6}  tasks"
     print(header)
     print("-" * max(len(header), 78))
     for r in results:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.task_counts().items()))
-        print(f"{r.dag_id:<28} {r.logical_date:%Y-%m-%d} {r.shown_state:<10} {r.seconds:>5.0f}s  {counts}")
+        row = f"{r.dag_id:<28} {r.day:<10} {r.shown_state:<11} {r.started_by:<12} {r.seconds:>5.0f}s"
+        print(f"{row}  {counts}")
         for task_id, value in r.outputs.items():
             nested = (
                 {k: v for k, v in value.items() if isinstance(v, dict)} if isinstance(value, dict) else {}
@@ -665,7 +527,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", help="comma-separated DAG ids (default: every DAG in dags/ but the manual-only ones)"
     )
     parser.add_argument(
-        "--date", help="logical date to run, YYYY-MM-DD or ISO time (default: yesterday, UTC)"
+        "--date",
+        help="logical date to run, YYYY-MM-DD or ISO time (default: yesterday, UTC); "
+        "FROM..TO: one Airflow backfill per DAG over the range",
     )
     parser.add_argument(
         "--conf",
@@ -687,6 +551,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=60,
         help="seconds sensors wait for missing input before the run is skipped (default 60)",
+    )
+    parser.add_argument(
+        "--reprocess-all",
+        action="store_true",
+        help="with a --date range: run every day again (default: leave the days that succeeded alone)",
     )
     parser.add_argument("--timeout", type=float, default=1800, help="give up waiting after this many seconds")
     parser.add_argument(
@@ -740,15 +609,19 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(args.state_dir.resolve(), args.logs_dir.resolve(), args.api_port, args.password)
     # SIGTERM (e.g. from make or CI) stops the stack as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    results: list[RunResult] = []  # filled as runs are asked for: an interruption ends them
     try:
         stack.start(dag_ids, dates, use_schedules=args.command == "up")
         for line in stack.stand_ins:
             log(f"stand-in {line}")
         if args.command == "up":
             return _serve(stack)
-        results = run_dags(
-            stack.api(), dag_ids, dates, conf, args.sensor_timeout, args.timeout, selected=bool(args.only)
-        )
+        stack.end_left_behind(known)
+        run_dags(
+            stack.api(), dag_ids, dates, conf, sensor_timeout=args.sensor_timeout, timeout=args.timeout,
+            selected=bool(args.only), reprocess_all=args.reprocess_all,
+            schedule_from_assets=stack.schedule_from_assets, results=results,
+        )  # fmt: skip
         messages = _telegram_messages(stack, results)
         print_summary(results, stack, messages)
         if args.summary_json:
@@ -767,15 +640,28 @@ def main(argv: list[str] | None = None) -> int:
                     default=str,
                 )
             )
-        ok = all(r.state == "success" for r in results)
+        # A DAG still waiting for asset events has not failed: its producers said what they did.
+        ok = all(r.state in OK_STATES or r.state == "waiting" for r in results)
         if args.keep:
             _serve(stack)
         return 0 if ok else 1
     except KeyboardInterrupt:
         log("interrupted: stopping")
+        if args.command == "demo" and stack.processes and any(r.run_id for r in results):
+            _end_own_runs(stack, results)
         return 130
     finally:
         stack.stop()
+
+
+def _end_own_runs(stack: Stack, results: list[RunResult]) -> None:
+    """Runs of this demo must not stay `running` in the metadata database once Airflow stops."""
+    try:
+        dag_ids = sorted({r.dag_id for r in results if r.run_id})
+        for line in end_unfinished(stack.api(), dag_ids, "ended by the runner: its demo was interrupted"):
+            log(f"interrupted: {line}")
+    except Exception as err:  # Airflow may be half-stopped already: the next demo ends them
+        log(f"interrupted: could not end this demo's runs ({err}); the next demo will")
 
 
 def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 20) -> list[dict]:
@@ -787,7 +673,9 @@ def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 20)
     while time.monotonic() < deadline:
         texts = [m["text"] for m in stack.telegram.messages]
         if all(
-            any(f"DAG {r.dag_id} with run_id={r.run_id} " in t for t in texts) for r in results if r.run_id
+            any(f"DAG {r.dag_id} with run_id={r.run_id} " in t for t in texts)
+            for r in results
+            if r.run_id and r.state != DONE_BEFORE
         ):
             break
         time.sleep(1)

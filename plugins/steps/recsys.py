@@ -55,17 +55,23 @@ def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         tags=["recsys", "weekly"],
+        dagrun_timeout=pendulum.duration(hours=2),
         default_args=DEFAULT_ARGS,
         doc_md=doc_md,
         **run_notifications(on_success=True),
     )
     def load_recs():
-        @task(task_id=f"load_{recs_file.spec.name}", outlets=[Asset(recs_file.asset_name)])
-        def load() -> dict:
+        asset = Asset(recs_file.asset_name)
+
+        @task(task_id=f"load_{recs_file.spec.name}", outlets=[asset])
+        def load(outlet_events=None) -> dict:
             from steps.core.settings import load_settings
 
             with warehouse_connection() as conn:
-                return load_recs_file(conn, load_settings().postgres_data_dir, recs_file)
+                summary = load_recs_file(conn, load_settings().postgres_data_dir, recs_file)
+            # What the asset event says in the UI (and to the DAGs it schedules).
+            outlet_events[asset].extra = {k: summary[k] for k in ("file", "rows_in_file", "rows_in_table")}
+            return summary
 
         load()
 

@@ -37,6 +37,15 @@ def run_demo(workspace, *args: str, **env: str) -> subprocess.CompletedProcess:
     return result
 
 
+def demo_runs(workspace, name: str, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`run_demo` with `--summary-json`: the process and the summary's runs (none if it wrote none)."""
+    import json
+
+    path = workspace["base"] / f"{name}.json"
+    result = run_demo(workspace, *args, "--summary-json", str(path), **env)
+    return result, json.loads(path.read_text())["runs"] if path.exists() else []
+
+
 @contextmanager
 def warehouse_between_runs(workspace) -> Iterator:
     """A connection to the runner's embedded warehouse while no run is going on: the runner stops

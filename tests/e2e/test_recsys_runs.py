@@ -40,6 +40,9 @@ def test_real_files_load_and_rank(workspace):
     assert ranked["metrics"]["ndcg_at_10"] > ranked["baseline_als_score"]["ndcg_at_10"]
     assert "ndcg_at_10" in result.stdout  # the summary table shows the ranker's metrics
     messages = json.loads(summary_path.read_text())["telegram_messages"]
+    [ranking] = [m for m in messages if m.startswith("DAG rank_candidates with run_id=")]
+    assert f"model NDCG@10 {ranked['metrics']['ndcg_at_10']}" in ranking
+    assert "ranked 6728 candidates with the model of asset_triggered__" in ranking
     for dag_id in RECSYS_DAGS.split(","):
         assert any(
             m.startswith(f"DAG {dag_id} with run_id=") and "finished successfully." in m for m in messages

@@ -17,6 +17,7 @@ from tests.e2e.helpers import ROOT, run_demo, runner_command, runner_env
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts"
+RUN_0112 = "manual__2026-01-12T00:00:00+00:00"
 
 
 def test_demo_runs_hello_world_and_writes_the_summary(workspace):
@@ -57,7 +58,7 @@ def test_failed_run_exits_non_zero_naming_the_task_and_its_error(workspace):
     result = run_demo(
         workspace, "--only", "hello_world,police_staging", "--date", "2026-01-12",
         "--conf", "schema=x; drop schema public", "--summary-json", str(summary_path),
-        PIPELINES_DATA_DIR=str(not_a_folder),
+        PIPELINES_DATA_DIR=str(not_a_folder), PIPELINES_TASK_RETRIES="2",
     )  # fmt: skip
     assert result.returncode == 1
     runs = {r["dag_id"]: r for r in json.loads(summary_path.read_text())["runs"]}
@@ -66,7 +67,16 @@ def test_failed_run_exits_non_zero_naming_the_task_and_its_error(workspace):
     assert "Invalid input for param schema" in result.stdout and "x; drop schema public" in result.stdout
     assert "--- task make_directory failed; end of its log:" in result.stdout
     assert "NotADirectoryError" in result.stdout or "FileExistsError" in result.stdout
-    assert "DAG hello_world with run_id=manual__2026-01-12T00:00:00+00:00 failed." in result.stdout
+    # Two retries allowed, none made: no retry fixes a file where a folder should be.
+    assert "reason=NotADirectoryError is not transient: failed at once" in result.stdout
+    task_logs = workspace["logs"] / "dag_id=hello_world" / f"run_id={RUN_0112}" / "task_id=make_directory"
+    assert [p.name for p in task_logs.glob("attempt=*.log")] == ["attempt=1.log"]
+    [message] = [
+        m for m in json.loads(summary_path.read_text())["telegram_messages"]
+        if m.startswith(f"DAG hello_world with run_id={RUN_0112} failed.")
+    ]  # fmt: skip
+    assert message.splitlines()[1].startswith("task make_directory: ")
+    assert "Error" in message.splitlines()[1]
 
 
 def test_unknown_dag_is_refused_before_anything_starts(workspace):

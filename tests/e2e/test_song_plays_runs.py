@@ -1,15 +1,13 @@
-"""song_plays through the real scheduler: the workshop's files over HTTP, a day with no file, a
-rerun that does nothing, and the minrows check."""
+"""song_plays through the real scheduler: the workshop's files over HTTP, a backfill that runs
+only the days not done, a day with no file, a rerun that does nothing, and the minrows check."""
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import pytest
 
 from tests.conftest import shared_data
-from tests.e2e.helpers import run_demo
+from tests.e2e.helpers import demo_runs, run_demo
 from tests.unit.test_song_plays import expected_outputs, read_output
 
 pytestmark = pytest.mark.e2e
@@ -18,12 +16,22 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def first_run(workspace):
     folder = shared_data("song_plays")
-    summary = workspace["base"] / "song-plays.json"
-    result = run_demo(
-        workspace, "--only", "song_plays", "--date", "2019-02-08..2019-02-09", "--sensor-timeout", "10",
-        "--summary-json", str(summary), SONG_PLAYS_SOURCE_DIR=str(folder),
+    result, runs = demo_runs(
+        workspace, "song-plays", "--only", "song_plays", "--date", "2019-02-08", "--sensor-timeout", "10",
+        SONG_PLAYS_SOURCE_DIR=str(folder),
     )  # fmt: skip
-    return folder, result, {r["logical_date"][:10]: r for r in json.loads(summary.read_text())["runs"]}
+    return folder, result, {r["logical_date"][:10]: r for r in runs}
+
+
+@pytest.fixture(scope="module")
+def backfill(workspace, first_run):
+    """Three days, one of which (the workshop's day) is done: the backfill runs the other two."""
+    folder, _, _ = first_run
+    result, runs = demo_runs(
+        workspace, "song-plays-backfill", "--only", "song_plays", "--date", "2019-02-07..2019-02-09",
+        "--sensor-timeout", "10", SONG_PLAYS_SOURCE_DIR=str(folder),
+    )  # fmt: skip
+    return result, {r["logical_date"][:10]: r for r in runs}
 
 
 def test_the_workshop_day_succeeds_with_the_workshops_outputs(workspace, first_run):
@@ -42,8 +50,21 @@ def test_the_workshop_day_succeeds_with_the_workshops_outputs(workspace, first_r
     assert (workspace["data"] / "markers/2019/02/08/listeners_downloaded.SUCCESS").exists()
 
 
-def test_a_day_without_a_file_ends_skipped(first_run):
-    _, result, runs = first_run
+def test_a_backfill_runs_only_the_days_not_done(first_run, backfill):
+    result, runs = backfill
+    assert result.returncode == 0
+    assert {d: (r["state"], r["started_by"].split()[0]) for d, r in runs.items()} == {
+        "2019-02-07": ("success", "backfill"),
+        "2019-02-08": ("done before", "earlier"),
+        "2019-02-09": ("success", "backfill"),
+    }
+    assert runs["2019-02-08"]["run_id"] == first_run[2]["2019-02-08"]["run_id"]
+    assert runs["2019-02-07"]["run_id"] == "backfill__2019-02-07T00:00:00+00:00"
+    assert "2 run(s), 1 day(s) left alone" in result.stdout
+
+
+def test_a_day_without_a_file_ends_skipped(backfill):
+    result, runs = backfill
     run = runs["2019-02-09"]
     assert run["state"] == "success" and run["shown_state"] == "skipped"
     assert run["task_counts"] == {"skipped": 5}

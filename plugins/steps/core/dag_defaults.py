@@ -1,9 +1,18 @@
-"""Defaults every DAG of the project shares (the DAG policy tests check them)."""
+"""Defaults every DAG of the project shares (the DAG policy tests check them).
+
+Every task is bounded (`execution_timeout`, the profile's `task_timeout_minutes` unless the task
+sets its own) and retried only for failures a retry can fix (`steps.core.retries`). Every DAG sets
+its own `dagrun_timeout`: a stuck run ends failed instead of blocking the next ones.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+
+from steps.core.notify import remember_error
+from steps.core.retries import TransientOnlyRetryPolicy
+from steps.core.settings import load_settings
 
 OWNER = "data-platform"
 
@@ -13,4 +22,7 @@ DEFAULT_ARGS = {
     "retries": int(os.environ.get("PIPELINES_TASK_RETRIES", "2")),
     "retry_delay": dt.timedelta(minutes=1),
     "retry_exponential_backoff": True,
+    "retry_policy": TransientOnlyRetryPolicy(),
+    "execution_timeout": dt.timedelta(minutes=load_settings().task_timeout_minutes),
+    "on_failure_callback": remember_error,  # the run's failure message quotes the error
 }

@@ -82,31 +82,81 @@ def ui_base_url() -> str | None:
     return conf.get("api", "base_url", fallback=None)
 
 
-class TelegramRunNotifier(BaseNotifier):
-    """DAG-level `on_success_callback` / `on_failure_callback` that reports the run."""
+ERROR_XCOM_KEY = "error"
 
-    def __init__(self, outcome: str, conn_id: str = CONN_ID):
+
+def remember_error(context) -> None:
+    """Task `on_failure_callback`: keep the error's first line, for the run's failure message
+    (the DAG callback runs elsewhere, in the dag-processor, and never sees the exception)."""
+    error = context.get("exception")
+    if error is None:
+        return
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=f"{type(error).__name__}: {first_line}"[:300])
+
+
+def failure_lines(context) -> list[str]:
+    """`task <id>: <first line of its error>` for each failed task of the run, or why the run
+    failed when no task did (e.g. its dagrun_timeout)."""
+    reason = context.get("reason") or ""
+    ti = context.get("ti")
+    lines = []
+    if ti is not None:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        run_id = context["dag_run"].run_id
+        states = RuntimeTaskInstance.get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id])
+        for task_id, state in sorted(states.get(run_id, {}).items()):
+            if state == "failed":
+                error = ti.xcom_pull(task_ids=task_id, key=ERROR_XCOM_KEY)
+                lines.append(f"task {task_id}: {error or 'failed (no error recorded)'}")
+    if reason == "timed_out":
+        timeout = getattr(context["dag"], "dagrun_timeout", None)
+        lines.append(f"the run took longer than its dagrun_timeout ({timeout}) and was stopped")
+    elif not lines and reason:
+        lines.append(f"reason: {reason}")
+    return lines
+
+
+class TelegramRunNotifier(BaseNotifier):
+    """DAG-level `on_success_callback` / `on_failure_callback` that reports the run: a failure
+    names the failed tasks and their errors; `details(context)` adds lines to a success."""
+
+    def __init__(self, outcome: str, conn_id: str = CONN_ID, details=None):
         super().__init__()
         if outcome not in OUTCOME_TEXT:
             raise ValueError(f"outcome must be one of {sorted(OUTCOME_TEXT)}, not {outcome!r}")
         self.outcome = outcome
         self.conn_id = conn_id
+        self.details = details
 
     def notify(self, context) -> None:
         dag_run = context.get("dag_run")
         dag_id = context["dag"].dag_id
         run_id = dag_run.run_id if dag_run is not None else context.get("run_id", "?")
         text = run_message(dag_id, run_id, self.outcome, ui_base_url())
+        try:
+            extra = failure_lines(context) if self.outcome == "failed" else self._details(context)
+        except Exception as err:  # the message goes out even when its details cannot be read
+            log.warning("details of run %s not read: %s", run_id, err)
+            extra = []
+        if extra:
+            first, _, link = text.partition("\n")
+            text = "\n".join([first, *extra, link]).rstrip("\n")
         target = telegram_target(self.conn_id)
         if target is None:
             log.info("no %s connection: Telegram message only logged: %s", self.conn_id, text)
             return
         send_telegram(text, target)
 
+    def _details(self, context) -> list[str]:
+        return list(self.details(context)) if self.details else []
 
-def run_notifications(on_success: bool = True) -> dict:
-    """DAG keyword arguments that report failures, and successes when `on_success`."""
+
+def run_notifications(on_success: bool = True, success_details=None) -> dict:
+    """DAG keyword arguments that report failures, and successes when `on_success` (with the
+    lines `success_details(context)` returns)."""
     callbacks = {"on_failure_callback": TelegramRunNotifier("failed")}
     if on_success:
-        callbacks["on_success_callback"] = TelegramRunNotifier("success")
+        callbacks["on_success_callback"] = TelegramRunNotifier("success", details=success_details)
     return callbacks

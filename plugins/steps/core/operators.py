@@ -1,22 +1,25 @@
 """Airflow operators with the project's conventions built in:
 
-- sensors take their timeout from the run's `sensor_timeout_seconds` param (production default:
-  the profile's, hours; the one-machine runner passes about a minute) and end the run skipped,
-  not failed, when the input never comes: a missing input is "not ready", not an error;
+- sensors wait in the triggerer (deferrable), holding no worker slot, take their timeout from the
+  run's `sensor_timeout_seconds` param (production default: the profile's, hours; the one-machine
+  runner passes about a minute) and end the run skipped, not failed, when the input never comes:
+  a missing input is "not ready", not an error;
 - a Spark job is not submitted again when its outputs exist (Luigi's completeness check).
 """
 
 from __future__ import annotations
 
+import functools
+import types
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.providers.http.sensors.http import HttpSensor
-from airflow.sdk import BaseSensorOperator
 
 from steps.core.files import already_complete
 
 SENSOR_TIMEOUT_PARAM = "sensor_timeout_seconds"
+# The longest a run may ask its sensors to wait: a daily DAG's dagrun_timeout leaves room for it.
+MAX_SENSOR_TIMEOUT_SECONDS = 20 * 3600
 
 
 def sensor_timeout_param(what: str) -> dict:
@@ -25,63 +28,42 @@ def sensor_timeout_param(what: str) -> dict:
 
     return {
         SENSOR_TIMEOUT_PARAM: Param(
-            None, type=["null", "integer"], description=f"how long to wait for {what} (default: profile's)"
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=MAX_SENSOR_TIMEOUT_SECONDS,
+            description=f"seconds to wait for {what} (default: the profile's)",
         )
     }
 
 
-class _TimeoutFromParams:
-    """Mixin for sensors: timeout from the run's params, else from the active profile."""
+@functools.cache
+def waiting_for_input(sensor_class: type) -> type:
+    """`sensor_class` (a provider's deferrable sensor) as this project's sensors behave: deferred
+    to the triggerer, polled every 15 s, its timeout from the run's params, skipped on timeout.
+
+    The DAG file imports the provider's sensor itself, so that the dag-processor pre-imports that
+    module once instead of in every parse (it pre-imports the `airflow.*` imports of DAG files).
+    """
+
+    def init(self, **kwargs):
+        kwargs.setdefault("deferrable", True)
+        kwargs.setdefault("poke_interval", 15)
+        kwargs.setdefault("soft_fail", True)
+        sensor_class.__init__(self, **kwargs)
 
     def execute(self, context):
         from steps.core.settings import load_settings
 
         value = (context.get("params") or {}).get(SENSOR_TIMEOUT_PARAM)
         self.timeout = float(value if value is not None else load_settings().sensor_timeout_seconds)
-        return super().execute(context)
+        return sensor_class.execute(self, context)
 
+    def body(namespace: dict) -> None:
+        namespace.update(__init__=init, execute=execute, __module__=__name__)
 
-class HttpFileSensor(_TimeoutFromParams, HttpSensor):
-    """Waits until `endpoint` of the HTTP connection answers a HEAD request (404 = not yet)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("method", "HEAD")
-        kwargs.setdefault("mode", "reschedule")
-        kwargs.setdefault("poke_interval", 15)
-        kwargs.setdefault("soft_fail", True)
-        super().__init__(**kwargs)
-
-
-class S3PrefixesSensor(_TimeoutFromParams, BaseSensorOperator):
-    """Waits until every prefix of `prefixes` has at least one key in `bucket` (S3Hook, so the
-    endpoint is the connection's: AWS, MinIO or a local S3 server).
-
-    The Amazon provider's S3KeySensor does the same, but importing it imports boto3, half a
-    second on every parse of the DAG file; here boto3 loads only when the sensor runs.
-    """
-
-    template_fields = ("bucket", "prefixes")
-
-    def __init__(self, *, bucket: str, prefixes: list[str], aws_conn_id: str = "aws_default", **kwargs):
-        kwargs.setdefault("mode", "reschedule")
-        kwargs.setdefault("poke_interval", 15)
-        kwargs.setdefault("soft_fail", True)
-        super().__init__(**kwargs)
-        self.bucket = bucket
-        self.prefixes = prefixes
-        self.aws_conn_id = aws_conn_id
-
-    def poke(self, context) -> bool:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        hook = S3Hook(aws_conn_id=self.aws_conn_id)
-        missing = [
-            prefix for prefix in self.prefixes
-            if not hook.list_keys(bucket_name=self.bucket, prefix=prefix, max_items=1)
-        ]  # fmt: skip
-        if missing:
-            self.log.info("not there yet in s3://%s: %s", self.bucket, ", ".join(f"{p}*" for p in missing))
-        return not missing
+    # new_class, not type(): the operator metaclass must see the class (it applies default_args).
+    return types.new_class(sensor_class.__name__, (sensor_class,), exec_body=body)
 
 
 class OutputCheckedSparkSubmitOperator(SparkSubmitOperator):

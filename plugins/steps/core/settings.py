@@ -31,6 +31,7 @@ class Settings:
     data_dir: Path
     postgres_data_dir: Path
     sensor_timeout_seconds: int
+    task_timeout_minutes: int
     page_views_bucket: str
     police_scripts_dir: Path
 
@@ -52,6 +53,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             data_dir=_path(env.get("PIPELINES_DATA_DIR") or values["data_dir"]),
             postgres_data_dir=_path(env.get("POSTGRES_DATA_DIR") or values["postgres_data_dir"]),
             sensor_timeout_seconds=int(values["sensor_timeout_seconds"]),
+            task_timeout_minutes=int(values["task_timeout_minutes"]),
             page_views_bucket=env.get("PAGE_VIEWS_BUCKET") or values["page_views_bucket"],
             police_scripts_dir=_path(env.get("POLICE_SCRIPTS_DIR") or values["police_scripts_dir"]),
         )
