@@ -7,8 +7,9 @@
 
 Answers are deterministic: from the geodesic distance, the hour of day and a seed. A wrong token
 gets 401. Past `rate_limit` requests in `rate_window` seconds (Uber's ~100 an hour) it answers
-429 with Retry-After. For tests, `fail_next` makes the next requests answer 503, and every
-estimate request is logged with its X-Request-Tag (GET /_requests returns the log).
+429 with Retry-After. For tests, `fail_next` makes the next requests answer 503 and
+`throttle_next` 429 (Retry-After: 1, and 429 again to a request that comes sooner), and every
+estimate request is logged with its X-Request-Tag and status (GET /_requests returns the log).
 
     python -m sandbox.estimates_api --port 8091 --token secret \
         [--host 0.0.0.0 --rate-limit 100 --rate-window 3600]
@@ -62,6 +63,8 @@ class EstimatesApi:
         self.rate_window = rate_window
         self.clock = clock
         self.fail_next = 0
+        self.throttle_next = 0  # the next requests answer 429 with Retry-After: 1
+        self._throttled_until = 0.0
         self.requests: list[dict] = []
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
@@ -83,11 +86,22 @@ class EstimatesApi:
         return [r for r in self.requests if r["tag"] == tag]
 
     def _answer(self, headers, body: dict) -> tuple[int, dict, dict]:
-        now = self.clock()
+        """The answer to one request, recorded with its status in `requests`."""
+        entry = {"at": self.clock(), "tag": headers.get("X-Request-Tag", "")}
+        status, reply_headers, payload = self._decide(headers, body, entry["at"])
         with self._lock:
-            self.requests.append({"at": now, "tag": headers.get("X-Request-Tag", ""), "body": body})
+            self.requests.append({**entry, "body": body, "status": status})
+        return status, reply_headers, payload
+
+    def _decide(self, headers, body: dict, now: float) -> tuple[int, dict, dict]:
+        with self._lock:
             if headers.get("Authorization") != f"Bearer {self.token}":
                 return 401, {}, {"message": "Invalid OAuth 2.0 credentials provided.", "code": "unauthorized"}
+            if self.throttle_next > 0:  # a limit of a second, enforced: calling back sooner gets 429
+                self.throttle_next -= 1
+                self._throttled_until = time.monotonic() + 1
+            if time.monotonic() < self._throttled_until:
+                return 429, {"Retry-After": "1"}, {"message": "Rate limit exceeded", "code": "rate_limited"}
             while self._recent and self._recent[0] <= now - self.rate_window:
                 self._recent.popleft()
             if len(self._recent) >= self.rate_limit:

@@ -27,7 +27,8 @@ def docker_engine(tmp_path_factory):
         return
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0 or shutil.which("docker") is None:
-        pytest.skip("no Docker engine answers, and none can be started here (needs root and docker.io)")
+        pytest.fail("no Docker engine answers, and none can be started here: `make test` as root installs "
+                    "docker.io (make system-deps), or start one yourself")
     log = Path(tmp_path_factory.mktemp("dockerd")) / "dockerd.log"
     with open(log, "w") as out:
         process = subprocess.Popen([dockerd], stdout=out, stderr=subprocess.STDOUT)

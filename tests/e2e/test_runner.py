@@ -20,19 +20,19 @@ ARTIFACTS = ROOT / "test-artifacts"
 RUN_0112 = "manual__2026-01-12T00:00:00+00:00"
 
 
-def test_demo_runs_hello_world_and_writes_the_summary(workspace):
+@pytest.fixture(scope="module")
+def hello_run(workspace):
+    """hello_world's run of 2026-01-05 with id=abc: the first demo, which the rerun test repeats."""
     summary_path = workspace["base"] / "summary.json"
     result = run_demo(
-        workspace,
-        "--only",
-        "hello_world",
-        "--conf",
-        "id=abc",
-        "--date",
-        "2026-01-05",
-        "--summary-json",
-        str(summary_path),
-    )
+        workspace, "--only", "hello_world", "--conf", "id=abc", "--date", "2026-01-05",
+        "--summary-json", str(summary_path),
+    )  # fmt: skip
+    return result, summary_path
+
+
+def test_demo_runs_hello_world_and_writes_the_summary(workspace, hello_run):
+    result, summary_path = hello_run
     assert result.returncode == 0
     output = workspace["data"] / "results" / "abc" / "hello_world.txt"
     assert output.read_text() == "Hello World"
@@ -88,8 +88,9 @@ def test_unknown_dag_is_refused_before_anything_starts(workspace):
     assert "unknown DAG id(s): no_such_dag" in result.stderr
 
 
-def test_rerun_changes_nothing_and_the_web_ui_shows_the_run(workspace):
+def test_rerun_changes_nothing_and_the_web_ui_shows_the_run(workspace, hello_run):
     """The same run again (cleared and rerun: every step finds its output), kept up for the UI."""
+    assert hello_run[0].returncode == 0
     output = workspace["data"] / "results" / "abc" / "hello_world.txt"
     before = output.stat().st_mtime_ns
     summary_path = workspace["base"] / "summary-keep.json"

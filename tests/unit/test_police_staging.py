@@ -15,6 +15,7 @@ import pytest
 from sandbox.generate_police_source import generate
 from steps import police_staging as steps
 from steps.core.identifiers import InvalidIdentifierError
+from steps.sql_scripts import ScriptError
 from tests.conftest import ROOT, shared_data
 
 OWN_SCRIPTS = ROOT / "sql" / "police_staging"
@@ -112,16 +113,14 @@ def test_a_populate_script_writing_elsewhere_is_refused_at_planning(tmp_path):
     (scripts / "populate" / "POPULATE-staging-charges.sql").write_text(
         "INSERT INTO staging.charges SELECT 1;\n\nDELETE FROM police_source.charges;\n"
     )
-    with pytest.raises(
-        Exception, match=r"POPULATE-staging-charges.sql: line 3: police_source.charges is outside"
-    ):
+    with pytest.raises(ScriptError, match=r"POPULATE-staging-charges.sql: line 3: police_source.charges is outside"):
         steps.plan_build(own_inputs(scripts=scripts))
 
 
 def test_a_missing_procedures_file_is_reported_at_planning(tmp_path):
     scripts = copy_scripts(tmp_path)
     (scripts / "stored_procedures" / "procedures.sql").unlink()
-    with pytest.raises(Exception, match=r"stored_procedures/procedures.sql: no such file"):
+    with pytest.raises(ScriptError, match=r"stored_procedures/procedures.sql: no such file"):
         steps.plan_build(own_inputs(scripts=scripts))
 
 
@@ -334,7 +333,8 @@ def postgis_server(tmp_path):
             yield server
             server.stop()
             return
-    pytest.skip("no Debian Postgres with PostGIS here (apt-get install postgresql-<major>-postgis-3)")
+    pytest.fail("no Debian Postgres with PostGIS here: `make test` as root installs it (make system-deps), "
+                "else apt-get install postgresql-<major>-postgis-3")
 
 
 def test_the_97_real_scripts_all_build_with_postgis(postgis_server):
