@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tests.e2e.helpers import run_demo, warehouse_between_runs
+from tests.fingerprint import tables_fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +26,14 @@ def latest_attempt_logs(workspace, task_prefix: str) -> dict[str, str]:
         attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
         logs[f"{folder.parent.name}/{folder.name}"] = attempts[-1].read_text()
     return logs
+
+
+def staging_dev_functions(conn) -> list[tuple]:
+    """The schema's functions with their definitions and their catalog rows' xmin."""
+    return conn.execute(
+        "SELECT p.proname, p.xmin::text, pg_get_functiondef(p.oid) FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'staging_dev' ORDER BY 1, 3"
+    ).fetchall()
 
 
 def test_build_rerun_and_promote(workspace, tmp_path):
@@ -42,7 +51,9 @@ def test_build_rerun_and_promote(workspace, tmp_path):
     # The rerun clears the run: every task runs again, finds its work done and writes nothing.
     # The promotion after it is not confirmed: it fails without touching anything.
     with warehouse_between_runs(workspace) as conn:
-        before = conn.execute("SELECT xmin::text, * FROM staging_dev.officers_hub ORDER BY 2").fetchall()
+        before = tables_fingerprint(conn, ("staging_dev",), with_xmin=True)
+        functions = staging_dev_functions(conn)
+    assert len(before) == 14 and functions
     second = run_demo(workspace, "--only", "police_staging,police_staging_promote", "--date", DATE,
                       "--summary-json", str(summary))  # fmt: skip
     runs = {r["dag_id"]: r for r in json.loads(summary.read_text())["runs"]}
@@ -57,9 +68,10 @@ def test_build_rerun_and_promote(workspace, tmp_path):
     assert runs["police_staging_promote"]["state"] == "failed" and second.returncode == 1
     assert "not confirmed: trigger with confirm=true" in second.stdout
     with warehouse_between_runs(workspace) as conn:
-        assert (
-            conn.execute("SELECT xmin::text, * FROM staging_dev.officers_hub ORDER BY 2").fetchall() == before
-        )
+        # Every table whole, each row's xmin included (a row rewritten with equal values differs).
+        assert tables_fingerprint(conn, ("staging_dev",), with_xmin=True) == before
+        assert staging_dev_functions(conn) == functions
+        officers = conn.execute("SELECT count(*) FROM staging_dev.officers_hub").fetchone()[0]
         assert not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'staging'").fetchone()
 
     promoted = run_demo(workspace, "--only", "police_staging_promote", "--date", DATE, "--conf", "confirm=true",
@@ -71,7 +83,7 @@ def test_build_rerun_and_promote(workspace, tmp_path):
             "SELECT schemaname, count(*) FROM pg_tables WHERE schemaname LIKE 'staging%%' GROUP BY 1"
         ).fetchall())  # fmt: skip
         assert tables == {"staging": 14}
-        assert conn.execute("SELECT count(*) FROM staging.officers_hub").fetchone()[0] == len(before)
+        assert conn.execute("SELECT count(*) FROM staging.officers_hub").fetchone()[0] == officers
         assert (
             conn.execute("SELECT staging.normalised_code(' Police  Officer')").fetchone()[0]
             == "police_officer"

@@ -1,5 +1,6 @@
-"""song_plays through the real scheduler: the workshop's files over HTTP, a backfill that runs
-only the days not done, a day with no file, a rerun that does nothing, and the minrows check."""
+"""song_plays through the real scheduler, on a generated day and on the workshop's real files
+when they are here: files over HTTP, a backfill that runs only the days not done, a day with no
+file, a rerun that does nothing, and the minrows check."""
 
 from __future__ import annotations
 
@@ -8,14 +9,29 @@ import pytest
 
 from tests.conftest import shared_data
 from tests.e2e.helpers import demo_runs, run_demo
+from tests.fingerprint import files_fingerprint
 from tests.unit.test_song_plays import expected_outputs, read_output
 
 pytestmark = pytest.mark.e2e
+RUN = "manual__2019-02-08T00:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace):
-    folder = shared_data("song_plays")
+def generated_source(tmp_path_factory):
+    """A generated spins file for the workshop's day and the listeners: the module runs on it
+    whether or not the real files are here (they are checked as well, further down, when they are)."""
+    import datetime as dt
+
+    from sandbox.generate_song_plays import generate
+
+    folder = tmp_path_factory.mktemp("song_plays_source")
+    generate(folder, dt.date(2019, 2, 8), dt.date(2019, 2, 8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace, generated_source):
+    folder = generated_source
     result, runs = demo_runs(
         workspace, "song-plays", "--only", "song_plays", "--date", "2019-02-08", "--sensor-timeout", "10",
         SONG_PLAYS_SOURCE_DIR=str(folder),
@@ -34,7 +50,7 @@ def backfill(workspace, first_run):
     return result, {r["logical_date"][:10]: r for r in runs}
 
 
-def test_the_workshop_day_succeeds_with_the_workshops_outputs(workspace, first_run):
+def test_a_day_succeeds_with_the_expected_outputs(workspace, first_run):
     folder, result, runs = first_run
     assert result.returncode == 0
     run = runs["2019-02-08"]
@@ -73,31 +89,44 @@ def test_a_day_without_a_file_ends_skipped(backfill):
 
 def test_a_rerun_downloads_nothing_and_submits_no_job(workspace, first_run):
     folder, _, _ = first_run
-    files = [
-        workspace["data"] / "spins/2019/02/08/spins.snappy.parquet",
-        workspace["data"] / "listeners/listeners.snappy.parquet",
-        workspace["data"] / "output/2019/02/08/dataset/_SUCCESS",
-    ]
-    before = [f.stat().st_mtime_ns for f in files]
-    task_log = (
-        workspace["logs"] / "dag_id=song_plays" / "run_id=manual__2019-02-08T00:00:00+00:00"
-        / "task_id=dataset_gen" / "attempt=1.log"
-    )  # fmt: skip
-    submits_before = task_log.read_text().count("spark-submit --master")
+    data = workspace["data"]
+    before = files_fingerprint(data / "output/2019/02/08"), files_fingerprint(data / "spins/2019/02/08")
+    # Files that a rewrite with equal bytes would still touch: the listeners, the markers.
+    touched = [data / "listeners/listeners.snappy.parquet", *sorted(data.rglob("*SUCCESS"))]
+    mtimes = [p.stat().st_mtime_ns for p in touched]
+    logs = workspace["logs"] / "dag_id=song_plays" / f"run_id={RUN}" / "task_id=dataset_gen"
+    attempts_before = {p.name for p in logs.glob("attempt=*.log")}
     result = run_demo(
         workspace, "--only", "song_plays", "--date", "2019-02-08", "--sensor-timeout", "10",
         SONG_PLAYS_SOURCE_DIR=str(folder),
     )  # fmt: skip
     assert result.returncode == 0
-    assert "cleared the existing run manual__2019-02-08T00:00:00+00:00" in result.stdout
-    assert [f.stat().st_mtime_ns for f in files] == before
-    log_text = "".join(p.read_text() for p in task_log.parent.glob("attempt=*.log"))
-    assert "dataset_gen: already complete" in log_text
-    assert log_text.count("spark-submit --master") == submits_before == 1
+    assert f"cleared the existing run {RUN}" in result.stdout
+    after = files_fingerprint(data / "output/2019/02/08"), files_fingerprint(data / "spins/2019/02/08")
+    assert after == before and before[0] and before[1]
+    assert [p.stat().st_mtime_ns for p in touched] == mtimes
+    [rerun_log] = [p for p in logs.glob("attempt=*.log") if p.name not in attempts_before]
+    assert "dataset_gen: already complete" in rerun_log.read_text()
+    assert "spark-submit --master" not in rerun_log.read_text()
 
 
-def test_minrows_fails_the_job_with_both_numbers_and_writes_nothing(workspace, tmp_path):
+def test_the_real_workshop_day_gives_the_workshops_outputs(workspace, tmp_path):
     folder = shared_data("song_plays")
+    result, [run] = demo_runs(
+        workspace, "song-plays-real", "--only", "song_plays", "--date", "2019-02-08", "--sensor-timeout", "10",
+        SONG_PLAYS_SOURCE_DIR=str(folder), PIPELINES_DATA_DIR=str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0 and run["shown_state"] == "success"
+    out = tmp_path / "output" / "2019" / "02" / "08"
+    want_dataset, want_counts = expected_outputs(
+        folder / "spins-2019-02-08.snappy.parquet", folder / "listeners.snappy.parquet"
+    )
+    assert len(read_output(out / "dataset")) == len(want_dataset)
+    pd.testing.assert_frame_equal(read_output(out / "counts_by_zip_sub"), want_counts, check_dtype=False)
+
+
+def test_minrows_fails_the_job_with_both_numbers_and_writes_nothing(workspace, tmp_path, generated_source):
+    folder = generated_source
     result = run_demo(
         workspace, "--only", "song_plays", "--date", "2019-02-08", "--conf", "minrows=10000000",
         SONG_PLAYS_SOURCE_DIR=str(folder), PIPELINES_DATA_DIR=str(tmp_path),

@@ -10,11 +10,26 @@ import pytest
 from sandbox.estimates_api import EstimatesApi
 from steps import trip_time
 from tests.conftest import SHARED_DATA
-from tests.e2e.helpers import run_demo
+from tests.e2e.helpers import run_demo, warehouse_between_runs
+from tests.fingerprint import files_fingerprint, tables_fingerprint
 
 pytestmark = pytest.mark.e2e
 HOUR = "2026-03-02T08:00:00"
 KEY = "2026-03-02T08:00:00Z"
+
+
+def trip_time_state(workspace) -> tuple[dict, dict]:
+    """The pipeline's tables (rows with their xmin) and every file it wrote."""
+    with warehouse_between_runs(workspace) as conn:
+        tables = {
+            name: fingerprint
+            for name, fingerprint in tables_fingerprint(conn, with_xmin=True).items()
+            if name.startswith("public.trip_")
+        }
+    assert set(tables) == {"public.trip_estimates", "public.trip_predictions", "public.trip_model_runs"}
+    files = files_fingerprint(workspace["data"] / "trip_time")
+    assert any(name.endswith(".joblib") for name in files) and any("predictions" in n for n in files)
+    return tables, files
 
 
 def test_fail_at_validate_then_rerun_resumes_without_calling_the_api_again(workspace, tmp_path):
@@ -45,5 +60,13 @@ def test_fail_at_validate_then_rerun_resumes_without_calling_the_api_again(works
         assert len(api.requests_tagged(KEY)) == 8  # no call made twice
         pairs = json.loads((trip_time.run_paths(workspace["data"], KEY).pairs).read_text())
         assert len(pairs) == 8 and all(p["distance_m"] >= 500 for p in pairs)
+
+        # A rerun of the finished run changes nothing: tables whole, files byte for byte, no call.
+        before = trip_time_state(workspace)
+        third = run_demo(workspace, "--only", "uber_trip_time", "--date", HOUR, "--conf", "fail_at=validate",
+                         "--conf", "n=8", **env)  # fmt: skip
+        assert third.returncode == 0
+        assert trip_time_state(workspace) == before
+        assert len(api.requests_tagged(KEY)) == 8
     finally:
         api.stop()

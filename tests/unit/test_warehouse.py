@@ -142,7 +142,7 @@ GOOD = "1,10,0.5,a,,true\n2,11,0.6,b,,false\n"
             HEADER + "1,10,0.5,a,,true\n,11,0.5,a,,true\n",
             r"row 2, column rec_id: empty value",
         ),
-        ("duplicate.csv", HEADER + "5,10,0.5,a,,true\n5,11,0.5,a,,true\n", r"duplicate key rec_id=5"),
+        ("duplicate.csv", HEADER + "5,10,0.5,a,,true\n5,11,0.5,a,,true\n", r"duplicate key rec_id=5 in rows 1, 2 \(2 rows\)"),
         ("recs.json", "{}", r"unsupported file type"),
     ],
 )

@@ -511,19 +511,29 @@ def _delete_partition(cur, spec: TableSpec, partition: Mapping[str, Any] | None)
     cur.execute(f"DELETE FROM {spec.qualified} WHERE {where}", list(partition.values()))
 
 
+STAGED_ROW = "staged_row_number__"
+
+
 def _staging_table(cur, spec: TableSpec) -> str:
     name = quote_identifier(f"stage_{spec.name}"[:63])
     cur.execute(f"CREATE TEMP TABLE {name} (LIKE {spec.qualified} INCLUDING DEFAULTS) ON COMMIT DROP")
+    # COPY fills it in file order: each staged row keeps its number, for the errors that name rows.
+    cur.execute(f"ALTER TABLE {name} ADD COLUMN {STAGED_ROW} bigserial")
     return name
 
 
 def _merge_staged(cur, spec: TableSpec, staging: str, source: str) -> int:
     key = ", ".join(quote_identifier(k) for k in spec.key)
-    cur.execute(f"SELECT {key}, count(*) FROM {staging} GROUP BY {key} HAVING count(*) > 1 LIMIT 1")
+    cur.execute(
+        f"SELECT {key}, count(*), (array_agg({STAGED_ROW} ORDER BY {STAGED_ROW}))[1:5] FROM {staging} "
+        f"GROUP BY {key} HAVING count(*) > 1 ORDER BY min({STAGED_ROW}) LIMIT 1"
+    )
     duplicate = cur.fetchone()
     if duplicate:
-        shown = ", ".join(f"{k}={v}" for k, v in zip(spec.key, duplicate, strict=False))
-        raise BadInputError(f"{source}: duplicate key {shown} ({duplicate[-1]} rows)")
+        *values, count, rows = duplicate
+        shown = ", ".join(f"{k}={v}" for k, v in zip(spec.key, values, strict=True))
+        listed = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
+        raise BadInputError(f"{source}: duplicate key {shown} in rows {listed} ({count} rows)")
     columns = [quote_identifier(c) for c in spec.column_names]
     others = [quote_identifier(c) for c in spec.column_names if c not in spec.key]
     listed = ", ".join(columns)
