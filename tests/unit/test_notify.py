@@ -82,3 +82,35 @@ def test_without_connection_the_message_is_only_logged(monkeypatch, caplog):
 def test_unknown_outcome_is_refused():
     with pytest.raises(ValueError, match="outcome"):
         TelegramRunNotifier("maybe")
+
+
+class XComRecorder:
+    """The one call remember_error makes on its task instance."""
+
+    def __init__(self):
+        self.pushed = {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def test_a_task_stopped_by_its_execution_timeout_says_which_limit_it_hit():
+    import datetime as dt
+    import time
+
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import timeout
+
+    from steps.core.notify import ERROR_XCOM_KEY, remember_error
+
+    # timeout(): what the task runner wraps a task that has an execution_timeout in.
+    with pytest.raises(AirflowTaskTimeout) as stopped, timeout(1):
+        time.sleep(30)
+    ti = XComRecorder()
+    task = SimpleNamespace(execution_timeout=dt.timedelta(minutes=20))
+    remember_error({"exception": stopped.value, "ti": ti, "task": task})
+    assert ti.pushed[ERROR_XCOM_KEY] == (
+        "AirflowTaskTimeout: ran longer than its execution_timeout (0:20:00), stopped"
+    )
+    remember_error({"exception": ValueError("bad row 7\nmore detail"), "ti": ti, "task": task})
+    assert ti.pushed[ERROR_XCOM_KEY] == "ValueError: bad row 7"
