@@ -609,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(args.state_dir.resolve(), args.logs_dir.resolve(), args.api_port, args.password)
     # SIGTERM (e.g. from make or CI) stops the stack as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C too, even when this process was started with SIGINT ignored (as a shell does for a
+    # command it runs in the background): the runner must always get to end its runs and stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     results: list[RunResult] = []  # filled as runs are asked for: an interruption ends them
     try:
         stack.start(dag_ids, dates, use_schedules=args.command == "up")

@@ -147,8 +147,9 @@ def test_an_interrupted_demo_does_not_block_the_next(own_workspace, tmp_path):
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # SIGTERM stops the stack it started; a kill would orphan it
+            process.terminate()
+            process.wait(timeout=120)
     out = "".join(seen) + out
     print(out[-3000:])
     assert process.returncode == 130
