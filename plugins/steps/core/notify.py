@@ -92,7 +92,9 @@ def remember_error(context) -> None:
     if error is None:
         return
     first_line = next(iter(str(error).strip().splitlines()), "")
-    if type(error).__name__ == "AirflowTaskTimeout":  # Airflow's own text says only "Timeout, PID: n"
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    if isinstance(error, AirflowTaskTimeout):  # Airflow's own text says only "Timeout, PID: n"
         first_line = f"ran longer than its execution_timeout ({context['task'].execution_timeout}), stopped"
     context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=f"{type(error).__name__}: {first_line}"[:300])
 
