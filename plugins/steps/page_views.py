@@ -44,6 +44,14 @@ def _timestamp(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _field(key: str, number: int, name: str, value, convert):
+    """`convert(value)`, or a BadLogError naming the key, line and field."""
+    try:
+        return convert(value)
+    except (TypeError, ValueError) as err:
+        raise BadLogError(f"{key}: line {number}, field {name}: {str(value)[:80]!r} ({err})"[:500]) from None
+
+
 def parse_user_updates(key: str, text: str) -> list[tuple]:
     """Rows (updated_at, user_id, email, name, environment) of a header-less quoted CSV."""
     rows = []
@@ -54,10 +62,8 @@ def parse_user_updates(key: str, text: str) -> list[tuple]:
             raise BadLogError(f"{key}: line {number}: expected 5 fields (updated_at, user_id, email, name, "
                               f"environment), got {len(fields)}")  # fmt: skip
         updated_at, user_id, email, name, environment = fields
-        try:
-            rows.append((_timestamp(updated_at), int(user_id), email, name, environment))
-        except ValueError as err:
-            raise BadLogError(f"{key}: line {number}: {err}") from None
+        rows.append((_field(key, number, "updated_at", updated_at, _timestamp),
+                     _field(key, number, "user_id", user_id, int), email, name, environment))  # fmt: skip
     return rows
 
 
@@ -69,15 +75,24 @@ def parse_page_views(key: str, text: str) -> list[tuple]:
             continue
         try:
             record = json.loads(line)
-            rows.append((_timestamp(record["ts"]), str(record["url"]), str(record["environment"]),
-                         int(record["user_id"])))  # fmt: skip
         except json.JSONDecodeError as err:
             raise BadLogError(f"{key}: line {number}: not JSON ({err.msg})") from None
-        except KeyError as err:
-            raise BadLogError(f"{key}: line {number}: missing field {err}") from None
-        except (TypeError, ValueError, AttributeError) as err:
-            raise BadLogError(f"{key}: line {number}: {err}") from None
+        if not isinstance(record, dict):
+            raise BadLogError(f"{key}: line {number}: expected a JSON object, got {type(record).__name__}")
+        missing = [f for f in ("ts", "url", "environment", "user_id") if f not in record]
+        if missing:
+            raise BadLogError(f"{key}: line {number}: missing field(s) {', '.join(missing)}")
+        ts = _field(key, number, "ts", record["ts"], _timestamp)
+        user_id = _field(key, number, "user_id", record["user_id"], int)
+        rows.append((ts, str(record["url"]), str(record["environment"]), user_id))
     return rows
+
+
+def read_log(s3, bucket: str, key: str) -> str:
+    """A log file's text; bytes that are not UTF-8 fail naming the key and line."""
+    from steps.core.files import utf8_text
+
+    return utf8_text(s3.get_key(key, bucket_name=bucket).get()["Body"].read(), key, BadLogError)
 
 
 EVENTS_DDL = """
@@ -113,7 +128,7 @@ def ensure_tables(conn) -> None:
 
 def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
     """Add a day's log rows to the event tables, in one transaction. `s3` lists and reads keys
-    (S3Hook-like: list_keys(bucket_name, prefix), read_key(key, bucket_name))."""
+    (S3Hook-like: list_keys(bucket_name, prefix), get_key(key, bucket_name))."""
     ensure_tables(conn)
     updates_prefix, views_prefix = day_prefixes(day)
     keys = sorted(
@@ -126,7 +141,7 @@ def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
         return {"day": str(day), "keys": len(keys), "already_loaded": True}
     views, updates = [], []
     for key in keys:
-        text = s3.read_key(key=key, bucket_name=bucket)
+        text = read_log(s3, bucket, key)
         if key.startswith(USER_UPDATES_PREFIX):
             updates += parse_user_updates(key, text)
         else:

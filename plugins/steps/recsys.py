@@ -44,14 +44,13 @@ def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):
     """A weekly DAG with one task: load `recs_file`, then mark its table's asset as updated."""
     import pendulum
     from airflow.sdk import Asset, dag, task
-    from airflow.timetables.trigger import CronTriggerTimetable
 
     from steps.core.dag_defaults import DEFAULT_ARGS
     from steps.core.notify import run_notifications
 
     @dag(
         dag_id=dag_id,
-        schedule=CronTriggerTimetable(schedule, timezone="UTC"),
+        schedule=schedule,  # a cron string is a CronTriggerTimetable in Airflow 3, as in the other DAGs
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         tags=["recsys", "weekly"],

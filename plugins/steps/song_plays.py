@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 HTTP_CONN_ID = "song_plays_http"
 LISTENERS_FILE = "listeners.snappy.parquet"
-SPINS_COLUMNS = ("fake_listener_id", "elapsed_seconds")
-LISTENERS_COLUMNS = ("fake_listener_id", "fake_zipcode", "subscription_type")
+# The columns the job uses, with the kind of values it needs ("any": it only groups by them).
+SPINS_COLUMNS = {"fake_listener_id": "integer", "elapsed_seconds": "number"}
+LISTENERS_COLUMNS = {"fake_listener_id": "integer", "fake_zipcode": "any", "subscription_type": "any"}
 JOB = Path(__file__).parent / "jobs" / "dataset_gen.py"
 
 
@@ -79,9 +80,10 @@ def download_listeners(fetch, day: dt.date, data_dir: Path) -> str:
     return str(paths.listeners)
 
 
-def download_parquet(fetch, file_name: str, target: Path, required_columns: tuple[str, ...]) -> None:
+def download_parquet(fetch, file_name: str, target: Path, required_columns: dict[str, str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import pyarrow.types as t
 
     with atomic_path(target) as tmp:
         size = fetch(file_name, tmp)
@@ -95,17 +97,27 @@ def download_parquet(fetch, file_name: str, target: Path, required_columns: tupl
         missing = [c for c in required_columns if c not in schema.names]
         if missing:
             raise DownloadError(f"{file_name}: missing column(s) {', '.join(missing)}; nothing was written")
+        fits = {"integer": t.is_integer, "number": lambda k: t.is_integer(k) or t.is_floating(k)}
+        wrong = [
+            f"column {name} is {schema.field(name).type}, the job needs {kind} values"
+            for name, kind in required_columns.items()
+            if kind in fits and not fits[kind](schema.field(name).type)
+        ]
+        if wrong:
+            raise DownloadError(f"{file_name}: {'; '.join(wrong)}; nothing was written")
     log.info("downloaded %s to %s (%s bytes)", file_name, target, f"{target.stat().st_size:,}")
 
 
-def http_fetcher(conn_id: str = HTTP_CONN_ID):
-    """A `fetch(file_name, target) -> bytes` over the Airflow HTTP connection `conn_id`, streamed."""
+def http_fetcher(conn_id: str = HTTP_CONN_ID, timeout_seconds: float = 300):
+    """A `fetch(file_name, target) -> bytes` over the Airflow HTTP connection `conn_id`, streamed.
+    `timeout_seconds` bounds the connect and each wait for more of the body: a source that hangs
+    half-way fails the download (a transient error: the task's retry fetches it again)."""
     from airflow.providers.http.hooks.http import HttpHook
 
     hook = HttpHook(method="GET", http_conn_id=conn_id)
 
     def fetch(file_name: str, target: Path) -> int:
-        response = hook.run(file_name, extra_options={"stream": True, "timeout": 300})
+        response = hook.run(file_name, extra_options={"stream": True, "timeout": timeout_seconds})
         written = 0
         with open(target, "wb") as out:
             for chunk in response.iter_content(chunk_size=1 << 20):

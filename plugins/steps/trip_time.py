@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steps.core.files import already_complete, atomic_path, write_text_atomic
+from steps.core.files import already_complete, atomic_path, utf8_text, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,9 @@ def read_nodes(path: Path):
     path = Path(path)
     if not path.is_file():
         raise NodesError(f"{path}: nodes file not found")
+    text = utf8_text(path.read_bytes(), str(path), NodesError)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
         raise NodesError(f"{path}: not a readable CSV file ({err})") from None
     missing = [c for c in NODE_COLUMNS if c not in frame.columns]

@@ -361,6 +361,49 @@ def test_a_second_worker_takes_tasks(stack):
     assert len(hosts) == 2, hosts
 
 
+def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_other_worker(stack, tmp_path):
+    """#14 (c): the worker container running a load is SIGKILLed while its COPY sends rows (336,400
+    rows, 50 times the real file): the scheduler finds the task dead by its stopped heartbeat
+    (60 s in this test's override), the retry runs on the other worker, the table ends holding
+    exactly the file's rows, and the load's partial COPY left nothing."""
+    import pandas as pd
+
+    stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # one to kill, one to retry on
+    subprocess.run([sys.executable, "-m", "sandbox.generate_recsys", "--out", str(tmp_path), "--scale", "50"],
+                   cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}, check=True)  # fmt: skip
+    big = tmp_path / "candidates_inference.parquet"
+    shutil.copy2(big, stack.tree / "postgres_data" / big.name)
+    frame = pd.read_parquet(big)
+    in_file = f"FROM candidates_inference WHERE rec_id BETWEEN {frame['rec_id'].min()} AND {frame['rec_id'].max()}"
+    with stack.warehouse() as conn:
+        before = conn.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone()
+    api = stack.api()
+    run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
+    with stack.warehouse() as monitor:
+        deadline = time.monotonic() + 600
+        while not monitor.execute("SELECT count(*) FROM pg_stat_progress_copy WHERE tuples_processed > 0").fetchone()[0]:
+            assert time.monotonic() < deadline, "the load's COPY was never seen under way"
+            time.sleep(0.05)
+    [ti] = [t for t in api.task_instances("load_candidates_inference", run["dag_run_id"]) if t["state"] == "running"]
+    victim = ti["hostname"]  # the worker container's id, its hostname
+    subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
+    with stack.warehouse() as monitor:  # the dead worker's COPY is rolled back: none of its rows
+        deadline = time.monotonic() + 120
+        while monitor.execute("SELECT count(*) FROM pg_stat_progress_copy").fetchone()[0]:
+            assert time.monotonic() < deadline, "the killed worker's COPY never ended"
+            time.sleep(0.2)
+        assert monitor.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone() == before
+
+    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run["dag_run_id"])
+    assert_succeeded(api, run)
+    [ti] = api.task_instances("load_candidates_inference", run["dag_run_id"])
+    assert ti["try_number"] == 2 and ti["hostname"] != victim
+    with stack.warehouse() as conn:
+        got = conn.execute(f"SELECT count(*), sum(user_id), sum(item_id) {in_file}").fetchone()
+    assert got == (len(frame), int(frame["user_id"].sum()), int(frame["item_id"].sum()))
+    stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
+
+
 def test_down_and_up_keeps_tables_runs_and_objects(stack):
     api = stack.api()
     runs_before = {r["dag_run_id"] for r in api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]}

@@ -47,6 +47,8 @@ def test_build_rerun_and_promote(workspace, tmp_path):
     assert re.search(r"charges\s+\d+", first.stdout)  # the summary prints the row count per table
     mapped = [t for t in run["tasks"] if t.startswith("create_tables.level_") and "[" in t]
     assert len(mapped) == 14 and {run["tasks"][t] for t in mapped} == {"success"}
+    [message] = json.loads(summary.read_text())["telegram_messages"]  # a weekly DAG: success is sent too
+    assert message.startswith(f"DAG police_staging with run_id=manual__{DATE}") and "finished successfully." in message
 
     # The rerun clears the run: every task runs again, finds its work done and writes nothing.
     # The promotion after it is not confirmed: it fails without touching anything.

@@ -1,5 +1,5 @@
-"""The five recommender DAGs through the real scheduler, on generated files, on the real ones when
-they are here, and on a bad one."""
+"""The five recommender DAGs through the real scheduler, on the real files when they are here and
+on a bad one (on generated files: the main job's run, checked with `check_recsys_runs`)."""
 
 from __future__ import annotations
 
@@ -18,53 +18,52 @@ RECSYS_DAGS = (
 )
 
 
-@pytest.mark.parametrize("source", ["generated", "real"])
-def test_files_load_and_rank(source, workspace, tmp_path_factory):
-    """On generated files always, and on the real ones when they are here. The generated run has
-    a state of its own, so that each run's tables hold one source's rows."""
-    if source == "real":
-        folder = shared_data("recsys")
-    else:
-        from sandbox.generate_recsys import generate
-
-        folder = tmp_path_factory.mktemp("recsys_generated")
-        generate(folder)
-        base = tmp_path_factory.mktemp("recsys_generated_state")
-        workspace = {"state": base / "state", "logs": base / "logs", "data": base / "data", "base": base}
-    summary_path = workspace["base"] / f"recsys-summary-{source}.json"
+def test_the_real_files_load_and_rank(workspace):
+    """On the real files when they are here; on generated ones the main job's run is checked the
+    same way (tests/e2e/test_main_job.py), so as not to start the stack once more for it."""
+    folder = shared_data("recsys")
+    summary_path = workspace["base"] / "recsys-summary-real.json"
     result = run_demo(
         workspace, "--only", RECSYS_DAGS, "--date", "2026-02-07", "--summary-json", str(summary_path),
         POSTGRES_DATA_DIR=str(folder),
     )  # fmt: skip
     assert result.returncode == 0
-    runs = {r["dag_id"]: r for r in json.loads(summary_path.read_text())["runs"]}
-    assert {d: r["state"] for d, r in runs.items()} == dict.fromkeys(RECSYS_DAGS.split(","), "success")
-    loaded = {
-        d: r["outputs"][f"load_{d.removeprefix('load_')}"] for d, r in runs.items() if d.startswith("load_")
-    }
+    summary = json.loads(summary_path.read_text())
+    runs = {r["dag_id"]: r for r in summary["runs"]}
+    assert set(runs) == set(RECSYS_DAGS.split(","))
+    check_recsys_runs(runs, summary["telegram_messages"], result.stdout)
+    loaded = loaded_tables(runs)
+    assert {d: o["rows_in_table"] for d, o in loaded.items()} == {
+        "load_default_recs": 100, "load_online_recs": 2_776,
+        "load_candidates_train": 3_561, "load_candidates_inference": 6_728,
+    }  # fmt: skip
+    ranked = runs["rank_candidates"]["outputs"]["rank"]
+    assert ranked["metrics"]["roc_auc"] > ranked["baseline_als_score"]["roc_auc"]
+    assert ranked["metrics"]["ndcg_at_10"] > ranked["baseline_als_score"]["ndcg_at_10"]
+
+
+def loaded_tables(runs: dict[str, dict]) -> dict[str, dict]:
+    return {d: r["outputs"][f"load_{d.removeprefix('load_')}"] for d, r in runs.items() if d.startswith("load_")}
+
+
+def check_recsys_runs(runs: dict[str, dict], messages: list[str], stdout: str) -> None:
+    """What every run of the five recommender DAGs must show, whatever the files: all succeed,
+    each table holds its file's rows, every inference candidate is ranked, the summary and the
+    Telegram messages report the model's NDCG@10."""
+    assert {d: runs[d]["state"] for d in RECSYS_DAGS.split(",")} == dict.fromkeys(RECSYS_DAGS.split(","), "success")
+    loaded = loaded_tables(runs)
     assert {d: o["rows_in_table"] for d, o in loaded.items()} == {
         d: pq.read_metadata(o["file"]).num_rows for d, o in loaded.items()
     }
-    if source == "real":
-        assert {d: o["rows_in_table"] for d, o in loaded.items()} == {
-            "load_default_recs": 100, "load_online_recs": 2_776,
-            "load_candidates_train": 3_561, "load_candidates_inference": 6_728,
-        }  # fmt: skip
     ranked = runs["rank_candidates"]["outputs"]["rank"]
     inference_rows = loaded["load_candidates_inference"]["rows_in_table"]
     assert ranked["candidates_ranked"] == inference_rows
-    if source == "real":
-        assert ranked["metrics"]["roc_auc"] > ranked["baseline_als_score"]["roc_auc"]
-        assert ranked["metrics"]["ndcg_at_10"] > ranked["baseline_als_score"]["ndcg_at_10"]
-    assert "ndcg_at_10" in result.stdout  # the summary table shows the ranker's metrics
-    messages = json.loads(summary_path.read_text())["telegram_messages"]
+    assert "ndcg_at_10" in stdout  # the summary table shows the ranker's metrics
     [ranking] = [m for m in messages if m.startswith("DAG rank_candidates with run_id=")]
     assert f"model NDCG@10 {ranked['metrics']['ndcg_at_10']}" in ranking
     assert f"ranked {inference_rows} candidates with the model of asset_triggered__" in ranking
     for dag_id in RECSYS_DAGS.split(","):
-        assert any(
-            m.startswith(f"DAG {dag_id} with run_id=") and "finished successfully." in m for m in messages
-        )
+        assert any(m.startswith(f"DAG {dag_id} with run_id=") and "finished successfully." in m for m in messages)
 
 
 def test_bad_file_fails_the_load_and_says_so_on_telegram(workspace, tmp_path):

@@ -245,6 +245,54 @@ def test_lookup_rows_are_replaced_without_breaking_the_rows_that_reference_them(
     )
 
 
+def functions_in(conn, schema: str) -> list[tuple]:
+    """(name, catalog row xmin, definition) of a schema's functions: equal means untouched."""
+    return conn.execute(
+        "SELECT p.proname, p.xmin::text, pg_get_functiondef(p.oid) FROM pg_proc p "
+        "WHERE p.pronamespace = to_regnamespace(%s) ORDER BY 1", (schema,)
+    ).fetchall()  # fmt: skip
+
+
+def test_functions_are_recreated_when_a_body_changes_and_only_in_the_schema_built(warehouse, tmp_path):
+    procedures = OWN_SCRIPTS / "stored_procedures" / "procedures.sql"
+    for schema in ("staging", "staging_dev"):  # staging: what a promotion left there earlier
+        steps.ensure_schema(warehouse, schema)
+        assert steps.create_procedures(warehouse, schema, procedures)["status"] == "created"
+    in_use = functions_in(warehouse, "staging")
+    built = functions_in(warehouse, "staging_dev")
+    assert steps.create_procedures(warehouse, "staging_dev", procedures)["status"] == steps.COMPLETE
+    assert functions_in(warehouse, "staging_dev") == built
+
+    changed = tmp_path / "procedures.sql"
+    changed.write_text(procedures.read_text().replace("'unknown')", "'not given')"))
+    assert steps.create_procedures(warehouse, "staging_dev", changed)["status"] == "created"
+    assert warehouse.execute("SELECT staging_dev.normalised_code('  ')").fetchone() == ("not given",)
+    assert functions_in(warehouse, "staging") == in_use
+    assert warehouse.execute("SELECT staging.normalised_code('  ')").fetchone() == ("unknown",)
+
+
+def test_without_postgis_only_the_tables_needing_it_and_theirs_fail(warehouse, tmp_path):
+    """On the project's own scripts plus a geometry table and a table referencing it (the shape of
+    the real set's addresses and dispatches), on a Postgres without PostGIS."""
+    scripts = tmp_path / "scripts"
+    shutil.copytree(OWN_SCRIPTS, scripts)
+    tables = scripts / "create_tables"
+    (tables / "CREATE-staging-beats.sql").write_text(
+        "CREATE TABLE staging.beats (beat_id INT PRIMARY KEY, area geometry(Polygon, 4326));\n"
+    )
+    (tables / "CREATE-staging-beat_patrols.sql").write_text(
+        "CREATE TABLE staging.beat_patrols (beat_id INT REFERENCES staging.beats (beat_id),\n"
+        "  officer_id INT REFERENCES staging.officers_hub (officer_id));\n"
+    )
+    plan = steps.plan_build(own_inputs(scripts=scripts))
+    created, errors = build_tolerating_failures(warehouse, plan)
+    assert len(created) == 14 and sorted(errors) == ["beat_patrols", "beats"]
+    assert "needs PostGIS (CREATE-staging-beats.sql uses a geometry type)" in errors["beats"]
+    assert "its foreign keys need staging_dev.beats, which do not exist" in errors["beat_patrols"]
+    with pytest.raises(steps.BuildError, match="table beats does not exist; table beat_patrols does not exist"):
+        steps.verify_build(warehouse, plan)
+
+
 # --- the 97 real scripts ------------------------------------------------------------------------
 
 

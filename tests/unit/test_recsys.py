@@ -66,8 +66,10 @@ def test_generator_is_seeded_and_has_the_real_sizes(generated, tmp_path):
     assert 0.01 < train["target"].mean() < 0.04
 
 
-def test_ranker_on_real_data_beats_the_als_score_baseline(warehouse, tmp_path):
-    load_all(warehouse, shared_data("recsys"))
+@pytest.mark.parametrize("source", ["generated", "real"])
+def test_ranker_beats_the_als_score_baseline_and_ranks_every_candidate(warehouse, generated, tmp_path, source):
+    folder = generated if source == "generated" else shared_data("recsys")
+    load_all(warehouse, folder)
     record = ranked_data.train_ranker(warehouse, tmp_path, "run_1", MONDAY)
     assert record["accepted"] and record["note"] == "accepted: first model"
     assert (
@@ -79,7 +81,7 @@ def test_ranker_on_real_data_beats_the_als_score_baseline(warehouse, tmp_path):
     print(f"ranker trained in {record['train_seconds']:.1f}s")  # reported, never asserted
 
     summary = ranked_data.rank_candidates(warehouse, "run_1", MONDAY)
-    assert summary["candidates_ranked"] == 6_728
+    assert summary["candidates_ranked"] == REAL_SIZES["candidates_inference"] == 6_728
     ranked = pd.read_sql_query(
         "SELECT user_id, rec_id, score, rank FROM candidates_ranked", warehouse_uri_of(warehouse)
     )

@@ -78,6 +78,23 @@ def test_a_bad_download_fails_clearly_and_leaves_no_file(source, tmp_path, damag
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("download", ["spins", "listeners"])
+def test_a_download_without_a_column_the_job_needs_is_refused_and_leaves_no_file(source, tmp_path, download):
+    import pyarrow.parquet as pq
+
+    generate(source, DAY, DAY)
+    name, column = {
+        "spins": (song_plays.spins_file_name(DAY), list(song_plays.SPINS_COLUMNS)[-1]),
+        "listeners": (song_plays.LISTENERS_FILE, list(song_plays.LISTENERS_COLUMNS)[-1]),
+    }[download]
+    table = pq.read_table(source / name)
+    pq.write_table(table.drop_columns([column]), source / name)
+    data = tmp_path / "data"
+    with pytest.raises(song_plays.DownloadError, match=rf"^{name}: missing column\(s\) {column}; nothing was written"):
+        getattr(song_plays, f"download_{download}")(song_plays.http_fetcher(), DAY, data)
+    assert [p for p in data.rglob("*") if p.is_file()] == []
+
+
 def test_a_missing_day_is_an_http_404(source, tmp_path):
     from airflow.sdk.exceptions import AirflowException
 

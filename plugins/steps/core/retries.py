@@ -1,12 +1,12 @@
 """Retry what a retry can fix, nothing else (Airflow 3's task `retry_policy`).
 
 A failure is *transient* when something outside the task may be different a minute later: a
-connection refused, reset or timed out, an HTTP 429 or 5xx, a database that cancelled the
-statement, lost the connection, or chose this transaction as a deadlock or serialization victim,
-the task's own `execution_timeout`. Those are retried as the task's `retries` allow. Everything
-else (bad input, a missing table, an SQL error, a refused parameter, a Spark job that ended with
-an error) fails at once with its message: retrying it would only keep the run busy for minutes
-before it fails the same way.
+connection refused, reset, timed out or broken in the middle of a body, an HTTP 429 or 5xx, a
+database that cancelled the statement, lost the connection, or chose this transaction as a
+deadlock or serialization victim, the task's own `execution_timeout`. Those are retried as the
+task's `retries` allow. Everything else (bad input, a missing table, an SQL error, a refused
+parameter, a Spark job that ended with an error, a full disk) fails at once with its message:
+retrying it would only keep the run busy for minutes before it fails the same way.
 
 The policy runs in the worker, on the exception object itself; a wrapped error (`raise ... from
 err`) is transient when any exception in its chain is.
@@ -26,12 +26,16 @@ TRANSIENT_CLASSES = (
     "airflow.sdk.exceptions.AirflowTaskTimeout",
     "psycopg.OperationalError",  # connection lost, deadlock, serialization failure, cancelled
     "requests.exceptions.ConnectionError",
+    "requests.exceptions.ChunkedEncodingError",  # the connection broke in the middle of a body
     "requests.exceptions.Timeout",
+    "urllib3.exceptions.ProtocolError",
     "httpx.TransportError",
     "aiohttp.ClientConnectionError",
     "botocore.exceptions.EndpointConnectionError",
     "botocore.exceptions.ConnectTimeoutError",
     "botocore.exceptions.ReadTimeoutError",
+    "botocore.exceptions.IncompleteReadError",
+    "botocore.exceptions.ResponseStreamingError",
 )
 TRANSIENT_HTTP_STATUS = {408, 429, 500, 502, 503, 504}
 

@@ -56,11 +56,23 @@ def _arrow_type(sql_type: str):
 WAREHOUSE_CONN_ID = "warehouse"
 
 
+CLIENT_CHECK_INTERVAL = "2s"
+
+
 def warehouse_connection(conn_id: str = WAREHOUSE_CONN_ID):
-    """A psycopg (3) connection to the warehouse, from the Airflow connection `conn_id`."""
+    """A psycopg (3) connection to the warehouse, from the Airflow connection `conn_id`.
+
+    A task killed in the middle of a long statement must not leave it running in the warehouse
+    (holding its locks, so that the retry waits behind it): Postgres 14+ checks every
+    CLIENT_CHECK_INTERVAL that the client is still there and, if not, cancels and rolls back."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    return PostgresHook(postgres_conn_id=conn_id).get_conn()
+    conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+    if conn.info.server_version >= 140000:
+        conn.execute("SELECT set_config('client_connection_check_interval', %s, false)",
+                     (CLIENT_CHECK_INTERVAL,))  # fmt: skip
+        conn.commit()  # a SET inside a transaction lasts for the session once committed
+    return conn
 
 
 class BadInputError(ValueError):
@@ -182,7 +194,7 @@ def _csv_batches(path: Path, spec: TableSpec, batch_rows: int) -> Iterator[Any]:
             raise _csv_error(path, header, err, rows_before) from None
         for batch in table.to_batches(max_chunksize=batch_rows):
             batch = _select(batch, spec, names)
-            _check_not_null(str(path), batch, spec, rows_before)
+            _check_values(str(path), batch, spec, rows_before)
             rows_before += batch.num_rows
             yield batch
 
@@ -290,7 +302,7 @@ def _parquet_batches(path: Path, spec: TableSpec, batch_rows: int) -> Iterator[A
     rows_before = 0
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(names.values())):
         batch = _select(batch, spec, names, row_offset=rows_before, source=str(path))
-        _check_not_null(str(path), batch, spec, rows_before)
+        _check_values(str(path), batch, spec, rows_before)
         rows_before += batch.num_rows
         yield batch
 
@@ -353,19 +365,28 @@ def _first_uncastable(array, target) -> int:
     return 0
 
 
-def _check_not_null(source: str, batch, spec: TableSpec, rows_before: int) -> None:
+def _check_values(source: str, batch, spec: TableSpec, rows_before: int) -> None:
+    """Required columns hold a value; numbers are finite (NaN or infinity would load into
+    Postgres and quietly poison every sum and ranking over them)."""
     import pyarrow.compute as pc
+    import pyarrow.types as t
 
     for column in spec.columns:
-        if column.nullable:
-            continue
         array = batch.column(batch.schema.get_field_index(column.name))
-        if array.null_count:
+        if not column.nullable and array.null_count:
             row = pc.index(pc.is_null(array), True).as_py()
             raise BadInputError(
                 f"{source}: row {rows_before + row + 1}, column {column.name}: empty value "
                 "in a required column"
             )
+        if t.is_floating(array.type):
+            not_finite = pc.invert(pc.fill_null(pc.is_finite(array), True))
+            if pc.any(not_finite).as_py():
+                row = pc.index(not_finite, True).as_py()
+                value = array[row].as_py()
+                shown = "NaN" if value != value else ("inf" if value > 0 else "-inf")
+                raise BadInputError(f"{source}: row {rows_before + row + 1}, column {column.name}: "
+                                    f"{shown} is not a finite number")  # fmt: skip
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ temporary name beside its target and renamed into place, so a failure leaves no 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import secrets
 import shutil
@@ -56,8 +57,12 @@ def build(spark, spins_path: str, listeners_path: str):
 
 
 def write_tsv(frame, target: str) -> None:
-    """One gzip TSV file with a header and _SUCCESS, renamed into place when complete."""
-    temporary = f"{target.rstrip('/')}.tmp-{secrets.token_hex(4)}"
+    """One gzip TSV file with a header and _SUCCESS, renamed into place when complete; a killed
+    earlier attempt's temporary output is removed first."""
+    target = target.rstrip("/")
+    for stale in glob.glob(f"{glob.escape(target)}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # what a killed attempt was writing: never done
+    temporary = f"{target}.tmp-{secrets.token_hex(4)}"
     try:
         (
             frame.coalesce(1)
