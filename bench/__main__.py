@@ -4,13 +4,14 @@ python -m bench                        # all
 python -m bench loader [--rows N]      # the warehouse loader on a CSV file
 python -m bench recsys [--rows N]      # load_candidates_train on generated candidates
 python -m bench dag_parse              # DAG files' parse times
+python -m bench ranker [--data DIR]    # ranking quality: ours, als_score order, the original CatBoost
 """
 
 from __future__ import annotations
 
 import sys
 
-from bench import dag_parse, loader, page_views, song_plays
+from bench import dag_parse, loader, page_views, ranker, song_plays
 
 BENCHMARKS = {
     "dag_parse": dag_parse.main,
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "recsys": lambda: loader.main("recsys"),
     "song_plays": song_plays.main,
     "page_views": page_views.main,
+    "ranker": ranker.main,
 }
 
 

@@ -11,5 +11,6 @@ from steps.recsys import load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_candidates_inference = load_dag(
-    dag_id="load_candidates_inference", schedule="10 21 * * 6", recs_file=CANDIDATES_INFERENCE, doc_md=__doc__
-)
+    dag_id="load_candidates_inference", schedule="10 21 * * 6", recs_files=(CANDIDATES_INFERENCE,),
+    doc_md=__doc__,
+)  # fmt: skip

@@ -11,5 +11,5 @@ from steps.recsys import load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_default_recs = load_dag(
-    dag_id="load_default_recs", schedule="5 21 * * 6", recs_file=DEFAULT_RECS, doc_md=__doc__
+    dag_id="load_default_recs", schedule="5 21 * * 6", recs_files=(DEFAULT_RECS,), doc_md=__doc__
 )

@@ -10,5 +10,5 @@ from steps.recsys import load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_online_recs = load_dag(
-    dag_id="load_online_recs", schedule="5 21 * * 6", recs_file=ONLINE_RECS, doc_md=__doc__
+    dag_id="load_online_recs", schedule="5 21 * * 6", recs_files=(ONLINE_RECS,), doc_md=__doc__
 )

@@ -1,14 +1,17 @@
 """
 ### rank_candidates
 
-Runs when both `candidates_train` and `candidates_inference` have been loaded (Airflow assets, not
-the original's five-minute offsets), so it never ranks stale or half-loaded data.
+Runs when `candidates_train`, `events` and `candidates_inference` have been loaded (Airflow
+assets, not the original's five-minute offsets), so it never ranks stale or half-loaded data.
 
-`train_ranker` trains a scikit-learn model on `candidates_train` and records it with its
-cross-validated metrics (ROC AUC, precision@10, NDCG@10, and the same for `als_score` alone) in
-table `ranker_models` and beside the model file; a model worse than the last accepted one is
-kept out of ranking. `rank` scores `candidates_inference` into `candidates_ranked` (`score`,
-`rank` = 1.. per user by descending score), replacing the previous ranking in one transaction.
+`train_ranker` trains a scikit-learn model on the candidates and what users did (a time split of
+`events`) and measures it as it is used: every inference candidate of a user ranked, the top 10
+scored against what the user did later (NDCG@10, precision@10, recall@10), beside the `als_score`
+order. The model ranks only if it beats that order and the last accepted model; otherwise the
+candidates are ranked by the last accepted model or in their `als_score` order, and the run says
+so. Its record is in table `ranker_models`; a report (PNG and HTML) lies beside the model file.
+`rank` writes `candidates_ranked` (`score`, `rank` = 1.. per user by descending score), replacing
+the previous ranking in one transaction.
 """
 
 import pendulum
@@ -17,24 +20,27 @@ from airflow.sdk import Asset, dag, task
 from steps.core.dag_defaults import DEFAULT_ARGS
 from steps.core.notify import run_notifications
 from steps.inference_data import CANDIDATES_INFERENCE
-from steps.training_data import CANDIDATES_TRAIN
+from steps.training_data import CANDIDATES_TRAIN, EVENTS
 
 
 def ranking_details(context) -> list[str]:
-    """The success message's lines: the model's NDCG@10 next to als_score's, and its fate."""
+    """The success message's lines: the model's NDCG@10 next to the als_score order's, what
+    ranked the candidates, and where the report is."""
     ranked = context["ti"].xcom_pull(task_ids="rank") or {}
     ndcg = (ranked.get("metrics") or {}).get("ndcg_at_10")
     baseline = (ranked.get("baseline_als_score") or {}).get("ndcg_at_10")
     return [
-        f"model NDCG@10 {ndcg} (als_score alone: {baseline}); {ranked.get('this_run', '')}".rstrip("; "),
-        f"ranked {ranked.get('candidates_ranked')} candidates with the model of "
-        f"{ranked.get('ranked_with_model_of')}",
+        f"model NDCG@10 {ndcg} (als_score order: {baseline}); {ranked.get('this_run', '')}".rstrip("; "),
+        f"ranked {ranked.get('candidates_ranked')} candidates by {ranked.get('ranked_by')}",
+        f"report: {ranked.get('report')}",
     ]
 
 
 @dag(
     dag_id="rank_candidates",
-    schedule=Asset(CANDIDATES_TRAIN.asset_name) & Asset(CANDIDATES_INFERENCE.asset_name),
+    schedule=(
+        Asset(CANDIDATES_TRAIN.asset_name) & Asset(EVENTS.asset_name) & Asset(CANDIDATES_INFERENCE.asset_name)
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["recsys", "weekly"],
@@ -55,7 +61,8 @@ def rank_candidates():
             record = ranked_data.train_ranker(
                 conn, load_settings().data_dir / "recsys" / "models", dag_run.run_id, run_time(dag_run)
             )
-        return {"model": record["model_path"], "accepted": record["accepted"], "note": record["note"]}
+        return {"model": record["model_path"], "accepted": record["accepted"], "note": record["note"],
+                "report": record["report_path"]}  # fmt: skip
 
     @task
     def rank(**context) -> dict:

@@ -1,4 +1,4 @@
-"""Generate the recommender's four input files, seeded, any size, with a learnable signal.
+"""Generate the recommender's five input files, seeded, any size, with a learnable signal.
 
     python -m sandbox.generate_recsys --out postgres_data [--seed 7] [--scale 1.0]
 
@@ -7,7 +7,10 @@ By default the files have the sizes of the real ones (100 popular items, 2,776 s
 proposes many candidates from them) and some parent categories sell better than others; a
 candidate's chance of being bought (`target`, about 2 %) grows with both, with availability and
 with `als_score`, which carries only part of the signal, so a model using the category ids can
-beat ranking by `als_score` alone.
+beat ranking by `als_score` alone. The interactions (`events`, 20 weeks of views, adds to cart and
+transactions) fall on each user's candidates, more on popular items and on the ones ALS scores
+high, and users come back to items they have interacted with: what they did before tells what they
+do later, which is what the ranker learns from.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-REAL_SIZES = {"top_popular": 100, "similar": 2_776, "candidates_train": 3_561, "candidates_inference": 6_728}
+REAL_SIZES = {
+    "top_popular": 100, "similar": 2_776, "candidates_train": 3_561, "candidates_inference": 6_728,
+    "events": 21_012,
+}  # fmt: skip
+EVENTS_START_MS, EVENTS_DAYS = 1_430_611_200_000, 137  # 2015-05-03, as the real log
+EVENT_KINDS = {"view": 0.86, "addtocart": 0.08, "transaction": 0.06}
 CANDIDATES_PER_USER = {"candidates_train": 10, "candidates_inference": 99}
 FILES = tuple(f"{name}.parquet" for name in REAL_SIZES)
 
@@ -44,7 +52,7 @@ def generate(out_dir: Path, seed: int = 7, scale: float = 1.0) -> list[Path]:
         ),
         _write(out_dir / "similar.parquet", _similar(rng, item_ids, sizes["similar"])),
     ]
-    rec_id_start = 0
+    rec_id_start, candidates = 0, []
     for name in ("candidates_train", "candidates_inference"):
         frame = _candidates(
             rng, sizes[name], CANDIDATES_PER_USER[name], item_ids, item_category, category_parent,
@@ -52,8 +60,35 @@ def generate(out_dir: Path, seed: int = 7, scale: float = 1.0) -> list[Path]:
             with_target=name == "candidates_train",
         )  # fmt: skip
         rec_id_start += len(frame) + 100
+        candidates.append(frame)
         written.append(_write(out_dir / f"{name}.parquet", frame))
+    item_appeal = dict(zip(item_ids, rng.pareto(1.0, n_items) + 1, strict=True))
+    written.append(_write(out_dir / "events.parquet", _events(rng, candidates, item_appeal, sizes["events"])))
     return written
+
+
+def _events(rng, candidates, item_appeal, n):
+    """`n` interactions of the candidates' users with their candidates, over EVENTS_DAYS."""
+    import numpy as np
+    import pandas as pd
+
+    pairs = pd.concat([c[["user_id", "item_id", "als_score"]] for c in candidates], ignore_index=True)
+    weight = pairs["item_id"].map(item_appeal).to_numpy() * (1 + 60 * pairs["als_score"].to_numpy())
+    # Each user favours a few of their candidates, whatever the week: the repeat interactions.
+    weight *= rng.pareto(1.5, len(pairs)) + 0.05
+    users = pairs["user_id"].unique()
+    activity = pd.Series(rng.lognormal(0, 1, len(users)), index=users)  # some users do far more
+    per_user = pairs.groupby("user_id")["user_id"].transform("size").to_numpy()
+    weight *= pairs["user_id"].map(activity).to_numpy() / per_user
+    chosen = rng.choice(len(pairs), size=n, p=weight / weight.sum())
+    day_ms = 24 * 3600 * 1000
+    frame = pd.DataFrame({
+        "timestamp": np.sort(EVENTS_START_MS + rng.integers(0, EVENTS_DAYS * day_ms, n)),
+        "user_id": pairs["user_id"].to_numpy()[chosen],
+        "item_id": pairs["item_id"].to_numpy()[chosen],
+        "event": rng.choice(list(EVENT_KINDS), size=n, p=list(EVENT_KINDS.values())),
+    })  # fmt: skip
+    return frame
 
 
 def _top_popular(rng, item_ids, n):

@@ -2,8 +2,9 @@
 the load DAG they are all built from (PIPELINES.md 4).
 
 Each load reads `POSTGRES_DATA_DIR/<file>.parquet`, validates its columns and types, creates the
-table if missing and upserts on `rec_id` in one transaction, then marks its asset as updated;
-rank_candidates is scheduled on the two candidate assets, so it never ranks half-loaded data.
+table if missing and upserts on `rec_id` (or, for the interactions log, replaces the table) in one
+transaction, then marks its asset as updated; rank_candidates is scheduled on the candidate and
+interaction assets, so it never ranks half-loaded data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class RecsFile:
 
     file_name: str
     spec: TableSpec
+    # "upsert" on the spec's key, or "replace" for a file that is always the whole table.
+    mode: str = "upsert"
 
     @property
     def asset_name(self) -> str:
@@ -29,7 +32,7 @@ class RecsFile:
 
 def load_recs_file(conn, input_dir: Path, recs_file: RecsFile) -> dict:
     """Upsert one file into its table; returns a summary for the run's log and the runner."""
-    result = load_file(conn, Path(input_dir) / recs_file.file_name, recs_file.spec, mode="upsert")
+    result = load_file(conn, Path(input_dir) / recs_file.file_name, recs_file.spec, mode=recs_file.mode)
     total = conn.execute(f"SELECT count(*) FROM {recs_file.spec.qualified}").fetchone()[0]
     return {
         "table": result.table,
@@ -40,10 +43,10 @@ def load_recs_file(conn, input_dir: Path, recs_file: RecsFile) -> dict:
     }
 
 
-def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):
-    """A weekly DAG with one task: load `recs_file`, then mark its table's asset as updated."""
+def load_dag(*, dag_id: str, schedule: str, recs_files: tuple[RecsFile, ...], doc_md: str):
+    """A weekly DAG with one task per file: load it, then mark its table's asset as updated."""
     import pendulum
-    from airflow.sdk import Asset, dag, task
+    from airflow.sdk import dag
 
     from steps.core.dag_defaults import DEFAULT_ARGS
     from steps.core.notify import run_notifications
@@ -60,18 +63,26 @@ def load_dag(*, dag_id: str, schedule: str, recs_file: RecsFile, doc_md: str):
         **run_notifications(on_success=True),
     )
     def load_recs():
-        asset = Asset(recs_file.asset_name)
-
-        @task(task_id=f"load_{recs_file.spec.name}", outlets=[asset])
-        def load(outlet_events=None) -> dict:
-            from steps.core.settings import load_settings
-
-            with warehouse_connection() as conn:
-                summary = load_recs_file(conn, load_settings().postgres_data_dir, recs_file)
-            # What the asset event says in the UI (and to the DAGs it schedules).
-            outlet_events[asset].extra = {k: summary[k] for k in ("file", "rows_in_file", "rows_in_table")}
-            return summary
-
-        load()
+        for recs_file in recs_files:
+            load_task(recs_file)()
 
     return load_recs()
+
+
+def load_task(recs_file: RecsFile):
+    """The task loading `recs_file`, with its table's asset as outlet."""
+    from airflow.sdk import Asset, task
+
+    asset = Asset(recs_file.asset_name)
+
+    @task(task_id=f"load_{recs_file.spec.name}", outlets=[asset])
+    def load(outlet_events=None) -> dict:
+        from steps.core.settings import load_settings
+
+        with warehouse_connection() as conn:
+            summary = load_recs_file(conn, load_settings().postgres_data_dir, recs_file)
+        # What the asset event says in the UI (and to the DAGs it schedules).
+        outlet_events[asset].extra = {k: summary[k] for k in ("file", "rows_in_file", "rows_in_table")}
+        return summary
+
+    return load

@@ -20,3 +20,21 @@ CANDIDATES_TRAIN = RecsFile(
         "candidates_train", (*CANDIDATE_COLUMNS, Column("target", "bigint", nullable=False)), key=("rec_id",)
     ),
 )
+
+# The interactions the candidates were made from (RetailRocket events: view, addtocart,
+# transaction). The ranker learns from what users did after a point in time and measures itself
+# on what they did later (steps/ranked_data.py). The file is the whole log each week, and may hold
+# identical lines, so it replaces the table instead of upserting on a key.
+EVENTS = RecsFile(
+    "events.parquet",
+    TableSpec(
+        "events",
+        (
+            Column("timestamp", "bigint", nullable=False),  # milliseconds since the epoch, as in the file
+            Column("user_id", "bigint", nullable=False),
+            Column("item_id", "bigint", nullable=False),
+            Column("event", "text", nullable=False),
+        ),
+    ),
+    mode="replace",
+)
