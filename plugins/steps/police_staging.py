@@ -156,7 +156,7 @@ def read_lookups(path: Path) -> dict[str, LookupTable]:
     import yaml
 
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.safe_load(read_script(path))
     except (OSError, yaml.YAMLError) as err:
         raise BuildError(f"lookup_file {path}: {err}") from None
     if not isinstance(document, dict) or not document:
@@ -191,7 +191,7 @@ def read_cleanup(path: Path) -> Cleanup:
     """A cleanup module, read without running it: `COLUMN = "..."` and `def clean(...)`."""
     table = _table_of(path, CLEANUP_PREFIX)
     try:
-        module = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        module = ast.parse(read_script(path), str(path))
     except SyntaxError as err:
         raise BuildError(f"{path}: line {err.lineno}: {err.msg}") from None
     columns = [node.value.value for node in module.body if isinstance(node, ast.Assign)

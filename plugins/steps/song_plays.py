@@ -105,7 +105,35 @@ def download_parquet(fetch, file_name: str, target: Path, required_columns: dict
         ]
         if wrong:
             raise DownloadError(f"{file_name}: {'; '.join(wrong)}; nothing was written")
+        bad_value = _first_bad_value(tmp, required_columns)
+        if bad_value:
+            raise DownloadError(f"{file_name}: {bad_value}; nothing was written")
     log.info("downloaded %s to %s (%s bytes)", file_name, target, f"{target.stat().st_size:,}")
+
+
+def _first_bad_value(path: Path, required_columns: dict[str, str]) -> str | None:
+    """Where a value the job cannot use first appears: an empty integer (a listener id the join
+    would drop silently) or a NaN / infinite number (a sum it would poison). Read in batches:
+    memory stays one batch, whatever the file."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import pyarrow.types as t
+
+    checked = [name for name, kind in required_columns.items() if kind in ("integer", "number")]
+    rows_before = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=checked):
+        for name in checked:
+            column = batch.column(name)
+            bad = pc.is_null(column)
+            if t.is_floating(column.type):
+                bad = pc.or_(bad, pc.invert(pc.is_finite(column)))
+            first = pc.index(bad, True).as_py()
+            if first >= 0:
+                value = column[first].as_py()
+                what = "an empty value" if value is None else f"{value} is not a finite number"
+                return f"row {rows_before + first + 1}, column {name}: {what}"
+        rows_before += batch.num_rows
+    return None
 
 
 def http_fetcher(conn_id: str = HTTP_CONN_ID, timeout_seconds: float = 300):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+from steps.core.files import utf8_text
 from steps.core.identifiers import checked_identifier, quote_identifier
 
 TEMPLATE_SCHEMA = "staging"
@@ -376,9 +377,14 @@ def _creates(tokens: list[Token], previous_code: dict[int, int], index: int) -> 
 
 
 def read_script(path: Path) -> str:
+    """A file of a script set (SQL, YAML or Python) as text: UTF-8 and without NUL bytes, which
+    neither Postgres nor Python takes; else a ScriptError naming the file and line."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ScriptError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise ScriptError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    text = utf8_text(data, str(path), ScriptError)
+    nul = text.find("\0")
+    if nul >= 0:
+        raise ScriptError(f"{path}: line {text.count(chr(10), 0, nul) + 1}: a NUL byte, which no script may hold")
+    return text

@@ -236,7 +236,19 @@ BAD_DOWNLOADS = {
     "listener id as text": ("listeners", lambda p: pq.write_table(pq.read_table(p).set_column(
         0, "fake_listener_id", pq.read_table(p).column("fake_listener_id").cast(pa.string())), p),
         r"column fake_listener_id is string, the job needs integer values"),
+    "NaN in elapsed_seconds": ("spins", lambda p: pq.write_table(at_row("elapsed_seconds", 41, np.nan)(
+        as_float(pq.read_table(p), "elapsed_seconds")), p), r"row 42, column elapsed_seconds: nan is not a finite"),
+    "infinity in elapsed_seconds": ("spins", lambda p: pq.write_table(at_row("elapsed_seconds", 0, np.inf)(
+        as_float(pq.read_table(p), "elapsed_seconds")), p), r"row 1, column elapsed_seconds: inf is not a finite"),
+    "an empty listener id": ("listeners", lambda p: pq.write_table(pq.read_table(p).set_column(
+        0, "fake_listener_id", pa.array([None, *pq.read_table(p).column("fake_listener_id").to_pylist()[1:]],
+                                        pa.int64())), p),
+        r"row 1, column fake_listener_id: an empty value"),
 }  # fmt: skip
+
+
+def as_float(table: pa.Table, column: str) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(column), column, table.column(column).cast(pa.float64()))
 
 
 @pytest.mark.parametrize("case", BAD_DOWNLOADS)
@@ -252,3 +264,90 @@ def test_a_broken_download_is_refused_naming_it_and_nothing_is_kept(song_source,
         getattr(song_plays, f"download_{which}")(song_plays.http_fetcher(), DAY, data)
     assert str(refused.value).startswith(f"{name}: ")
     assert not data.exists() or not [p for p in data.rglob("*") if p.is_file()]
+
+
+def test_a_ten_times_larger_download_with_a_hostile_extra_column_is_taken_as_it_is(song_source, tmp_path):
+    from steps import song_plays
+    from tests.faults.conftest import DAY
+
+    source = song_source.folder / song_plays.spins_file_name(DAY)
+    table = pa.concat_tables([pq.read_table(source)] * 10)
+    pq.write_table(table.append_column('../x"; DROP TABLE spins; --', pa.array(["../../etc"] * len(table))), source)
+    kept = Path(song_plays.download_spins(song_plays.http_fetcher(), DAY, tmp_path / "data"))
+    assert kept.read_bytes() == source.read_bytes() and pq.read_metadata(kept).num_rows == len(table)
+
+
+# --- police staging's script set (SQL, YAML, Python) --------------------------------------------
+
+PROCEDURES = "stored_procedures/procedures.sql"
+LOOKUPS = "lookup/lookup_tables.yaml"
+CLEANUP = "populate/CLEANUP-staging-officers_hub.py"
+CHARGES_CREATE, CHARGES_POPULATE = "create_tables/CREATE-staging-charges.sql", "populate/POPULATE-staging-charges.sql"
+
+
+def replace_text(old: str, new: str):
+    return lambda path: path.write_text(path.read_text().replace(old, new, 1))
+
+
+BAD_SCRIPT_SETS = {
+    "empty CREATE script": (CHARGES_CREATE, lambda p: p.write_bytes(b""), r"must create exactly the table charges"),
+    "latin-1 in a CREATE script": (CHARGES_CREATE, lambda p: p.write_bytes(
+        p.read_bytes().replace(b"CREATE TABLE", "-- caf\xe9\nCREATE TABLE".encode("latin-1"), 1)), r"not UTF-8"),
+    "a PNG as a POPULATE script": (CHARGES_POPULATE, lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256))),
+                                   r"not UTF-8"),
+    "a NUL byte in a script": (CHARGES_POPULATE, lambda p: p.write_text(p.read_text() + "\0"), r"line \d+: a NUL byte"),
+    "procedures cut inside a function body": (PROCEDURES, lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2]),
+                                              r"never closed"),
+    "lookups not YAML": (LOOKUPS, lambda p: p.write_text("lookup_ranks: [columns: {\n"), r"while parsing"),
+    "lookups in latin-1": (LOOKUPS, lambda p: p.write_bytes(p.read_bytes().replace(b"Sergeant", b"Sergent\xe9")),
+                           r"not UTF-8"),
+    "a lookup row one value short": (LOOKUPS, replace_text("[3, sergeant, Sergeant]", "[3, sergeant]"),
+                                     r"row \d \[3, 'sergeant'\] does not have the 3 values"),
+    "a hostile lookup table name": (LOOKUPS, replace_text("lookup_ranks:", "'x; drop schema public':"),
+                                    r"'x; drop schema public' is not a plain SQL"),
+    "a cleanup that is not Python": (CLEANUP, lambda p: p.write_text("def clean(:\n"), r"line 1: "),
+    "a NUL byte in a cleanup": (CLEANUP, lambda p: p.write_text("\0" + p.read_text()), r"line 1: a NUL byte"),
+}  # fmt: skip
+
+
+def police_inputs(scripts: Path):
+    from steps import police_staging
+
+    return police_staging.resolve_inputs(
+        {"schema": "staging_dev", "create_tables_dir": "create_tables", "lookup_file": LOOKUPS,
+         "procedures_file": PROCEDURES, "populate_dir": "populate"},
+        scripts,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def police_scripts(tmp_path):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    return Path(shutil.copytree(ROOT / "sql" / "police_staging", tmp_path / "scripts"))
+
+
+@pytest.mark.parametrize("case", BAD_SCRIPT_SETS)
+def test_a_broken_police_script_set_is_refused_at_planning_naming_the_file(police_scripts, case):
+    """Planning reads and checks every file before any task touches the warehouse: a broken
+    script set is refused there, so nothing is written."""
+    from steps import police_staging
+    from steps.sql_scripts import ScriptError
+
+    relative, damage, expected = BAD_SCRIPT_SETS[case]
+    damage(police_scripts / relative)
+    with pytest.raises((police_staging.BuildError, ScriptError), match=expected) as refused:
+        police_staging.plan_build(police_inputs(police_scripts))
+    assert relative.rsplit("/", 1)[-1] in str(refused.value), refused.value
+
+
+def test_a_script_with_a_10_mb_comment_and_a_hostile_file_beside_it_plans(police_scripts):
+    from steps import police_staging
+
+    populate = police_scripts / CHARGES_POPULATE
+    populate.write_text("-- " + "x" * 10_000_000 + "\n" + populate.read_text())
+    (police_scripts / "populate" / "notes; DROP SCHEMA public.txt").write_text("not a script")
+    plan = police_staging.plan_build(police_inputs(police_scripts))
+    assert "charges" in [item["table"] for item in police_staging.planned_tables(plan, "populate")]
