@@ -386,5 +386,6 @@ def read_script(path: Path) -> str:
     text = utf8_text(data, str(path), ScriptError)
     nul = text.find("\0")
     if nul >= 0:
-        raise ScriptError(f"{path}: line {text.count(chr(10), 0, nul) + 1}: a NUL byte, which no script may hold")
+        line = text.count("\n", 0, nul) + 1
+        raise ScriptError(f"{path}: line {line}: a NUL byte, which no script may hold")
     return text
