@@ -5,6 +5,7 @@ help, and no truncated file ever kept."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -62,3 +63,53 @@ def test_a_full_disk_fails_the_download_naming_the_path_and_keeps_nothing(song_s
     assert f"while writing {small_disk}/spins/2019/02/08/spins.snappy.parquet; nothing was kept" in message
     assert files_under(small_disk) == []
     assert transient_reason(failure.value) is None  # a full disk needs a person, not a retry
+
+
+@pytest.mark.parametrize("mode", ["500", "cut", "hang"])
+def test_s3_failing_while_a_log_is_read_fails_the_day_as_transient_writes_nothing_and_the_retry_loads_it(
+    warehouse, s3, s3_server, monkeypatch, mode
+):
+    """Page views read their logs through a proxy in front of the S3 server that answers 500, cuts
+    a log's body a third in or hangs in it; listing the keys works, as it would."""
+    import json
+
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from sandbox.generate_page_views import generate as generate_views
+    from steps import page_views
+    from tests.faults.conftest import MisbehavingSource, proxy_to
+    from tests.fingerprint import tables_fingerprint
+    from tests.unit.test_page_views import BUCKET, put
+
+    day = dt.date(2026, 11, 1)
+    put(s3, generate_views(day, day, users=200, views=2_000))
+    page_views.load_day(warehouse, s3, BUCKET, day)  # a clean run, for comparison
+    warehouse.execute("UPDATE page_views_loaded_days SET loaded_at = '2026-11-02'")  # when, not what
+    clean = tables_fingerprint(warehouse)
+    warehouse.execute("DROP TABLE " + ", ".join(clean))
+    page_views.ensure_tables(warehouse)
+    warehouse.commit()
+    before = tables_fingerprint(warehouse, with_xmin=True)
+
+    proxy = MisbehavingSource(answer=proxy_to(s3_server), misbehaves=lambda method, path: "/PageViews/" in path)
+    # The client gives up on a silent server after 2 s and does not retry by itself: the task does.
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": {
+        "endpoint_url": proxy.url, "region_name": "us-east-1",
+        "config_kwargs": {"read_timeout": 2, "connect_timeout": 2, "retries": {"max_attempts": 1}}}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_PROXIED", json.dumps(conn))
+    try:
+        proxy.mode = mode
+        with pytest.raises(Exception) as failure:
+            page_views.load_day(warehouse, S3Hook(aws_conn_id="aws_proxied"), BUCKET, day)
+        assert proxy.requests >= 1, "the fault never struck"
+        assert transient_reason(failure.value), f"{mode}: {failure.value!r} would not be retried"
+        print(f"{mode}: {failure.value!r} -> retried: {transient_reason(failure.value)}")
+        warehouse.rollback()
+        assert tables_fingerprint(warehouse, with_xmin=True) == before, f"{mode}: a part of the day was written"
+
+        proxy.mode = "ok"  # what the task's retry meets
+        page_views.load_day(warehouse, S3Hook(aws_conn_id="aws_proxied"), BUCKET, day)
+    finally:
+        proxy.stop()
+    warehouse.execute("UPDATE page_views_loaded_days SET loaded_at = '2026-11-02'")
+    assert tables_fingerprint(warehouse) == clean
