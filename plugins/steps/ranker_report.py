@@ -60,10 +60,12 @@ def _page(record: dict, png_name: str) -> str:
     def cell(value) -> str:
         return "-" if value is None else f"{value:.3f}"
 
+    labels = {"ndcg_at_10": "NDCG@10", "precision_at_10": "precision@10", "recall_at_10": "recall@10"}
     rows = "".join(
-        f"<tr><td>{name}</td><td>{cell(record[name])}</td><td>{cell(record[f'baseline_{name}'])}</td></tr>"
-        for name in ("ndcg_at_10", "precision_at_10", "recall_at_10")
+        f"<tr><td>{label}</td><td>{cell(record[name])}</td><td>{cell(record[f'baseline_{name}'])}</td></tr>"
+        for name, label in labels.items()
     )
+    since = f"{record['validation_since']:%Y-%m-%d %H:%M} UTC"
     ranks_with = record["ranks_with"]
     ranked_by = f"the model of {ranks_with}" if ranks_with else "the als_score order"
     title = f"Ranker, run {record['run_id']}"
@@ -74,7 +76,7 @@ td,th{{padding:.2em 1em;text-align:right}} td:first-child,th:first-child{{text-a
 <body><h1>{html.escape(title)}</h1>
 <p><b>{html.escape(record["note"])}</b>. Candidates ranked by {html.escape(ranked_by)}.</p>
 <p>Validation: every inference candidate of a user ranked, the top 10 scored against what the
-{record["validation_users"]} users who did something from {record["validation_since"]} on did.</p>
+{record["validation_users"]} users who did something from {since} on did.</p>
 <table><tr><th>metric</th><th>model</th><th>als_score order</th></tr>{rows}</table>
 <p><img src="{html.escape(png_name)}" alt="validation NDCG@10 by run; score distributions" width="1100"></p>
 <p>Trained on {record["train_rows"]} rows ({record["positives"]} positives, {record["train_users"]} users)

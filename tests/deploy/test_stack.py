@@ -258,9 +258,13 @@ def test_ranking_is_started_by_the_scheduler_from_the_asset_events(stack):
     assert ranked[0] > 0 and ranked[1] > 0
 
 
-def test_hello_world_message_reaches_the_bot_api(stack):
+def telegram_texts(stack: Stack) -> list[str]:
     messages = stack.compose("exec", "-T", "fake-telegram", "cat", "/messages/messages.jsonl").stdout
-    texts = [json.loads(line)["text"] for line in messages.splitlines()]
+    return [json.loads(line)["text"] for line in messages.splitlines()]
+
+
+def test_hello_world_message_reaches_the_bot_api(stack):
+    texts = telegram_texts(stack)
     assert any(t.startswith("DAG hello_world with run_id=scheduled__") and "finished successfully" in t for t in texts), texts
     assert all(TELEGRAM_TOKEN not in t for t in texts)
 
@@ -361,6 +365,15 @@ def test_a_second_worker_takes_tasks(stack):
     assert len(hosts) == 2, hosts
 
 
+def copy_under_way(stack: Stack, timeout: float = 600) -> None:
+    """Waits until a COPY into the warehouse has sent rows."""
+    with stack.warehouse() as monitor:
+        deadline = time.monotonic() + timeout
+        while not monitor.execute("SELECT count(*) FROM pg_stat_progress_copy WHERE tuples_processed > 0").fetchone()[0]:
+            assert time.monotonic() < deadline, "the load's COPY was never seen under way"
+            time.sleep(0.05)
+
+
 def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_other_worker(stack, tmp_path):
     """#14 (c): the worker container running a load is SIGKILLed while its COPY sends rows (336,400
     rows, 50 times the real file): the scheduler finds the task dead by its stopped heartbeat
@@ -379,11 +392,7 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
         before = conn.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone()
     api = stack.api()
     run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
-    with stack.warehouse() as monitor:
-        deadline = time.monotonic() + 600
-        while not monitor.execute("SELECT count(*) FROM pg_stat_progress_copy WHERE tuples_processed > 0").fetchone()[0]:
-            assert time.monotonic() < deadline, "the load's COPY was never seen under way"
-            time.sleep(0.05)
+    copy_under_way(stack)
     [ti] = [t for t in api.task_instances("load_candidates_inference", run["dag_run_id"]) if t["state"] == "running"]
     victim = ti["hostname"]  # the worker container's id, its hostname
     subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
@@ -402,6 +411,68 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
         got = conn.execute(f"SELECT count(*), sum(user_id), sum(item_id) {in_file}").fetchone()
     assert got == (len(frame), int(frame["user_id"].sum()), int(frame["item_id"].sum()))
     stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
+
+
+def test_a_load_whose_warehouse_restarts_mid_copy_is_retried_and_no_row_holds_part_of_it(stack, tmp_path):
+    """#14 (c): the warehouse container restarted (its stop signal is SIGINT: Postgres' fast
+    shutdown) while a load's COPY sends rows. The load changes every row of a 336,400-row file;
+    until its retry no row shows the change, after it every row does."""
+    import pandas as pd
+
+    subprocess.run([sys.executable, "-m", "sandbox.generate_recsys", "--out", str(tmp_path), "--scale", "50"],
+                   cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}"}, check=True)  # fmt: skip
+    frame = pd.read_parquet(tmp_path / "candidates_inference.parquet")
+    frame["als_score"] += 1.0  # every row of the file changes: a partial merge would show
+    frame.to_parquet(stack.tree / "postgres_data" / "candidates_inference.parquet", index=False)
+    in_file = f"FROM candidates_inference WHERE rec_id BETWEEN {frame['rec_id'].min()} AND {frame['rec_id'].max()}"
+    changed = f"SELECT count(*) {in_file} AND als_score >= 1"
+    with stack.warehouse() as conn:
+        assert conn.execute(changed).fetchone()[0] == 0
+    api = stack.api()
+    run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
+    copy_under_way(stack)
+    stack.compose("restart", "warehouse")
+    stack.compose("up", "-d", "--wait", "warehouse")  # healthy again
+    with stack.warehouse() as conn:
+        assert conn.execute(changed).fetchone()[0] == 0, "a part of the interrupted load is visible"
+
+    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run["dag_run_id"])
+    assert_succeeded(api, run)
+    [ti] = api.task_instances("load_candidates_inference", run["dag_run_id"])
+    assert ti["try_number"] == 2  # the lost connection was transient: retried, not failed
+    first_try = api.task_log("load_candidates_inference", run["dag_run_id"], ti["task_id"], 1, ti["map_index"])
+    assert "OperationalError" in first_try, first_try[-2000:]
+    with stack.warehouse() as conn:
+        assert conn.execute(changed).fetchone()[0] == len(frame)
+        assert conn.execute(f"SELECT count(*) {in_file}").fetchone()[0] == len(frame)
+
+
+def test_runs_in_flight_when_the_scheduler_container_is_killed_finish_once_it_is_back(stack):
+    """#14 (c): the scheduler container SIGKILLed while three runs have tasks running on the
+    Celery workers, then started again: every run succeeds, and each weekly run's success message
+    is sent exactly once."""
+    api = stack.api()
+    dags = ("hello_world", "police_staging", "uber_trip_time")
+    runs = {dag: api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": None, "conf": {}}) for dag in dags}
+    def in_flight() -> bool:
+        states = [api.get(f"/api/v2/dags/{dag}/dagRuns/{run['dag_run_id']}")["state"] for dag, run in runs.items()]
+        tasks = [t["state"] for dag, run in runs.items() for t in api.task_instances(dag, run["dag_run_id"])]
+        return states == ["running"] * len(runs) and "running" in tasks
+
+    deadline = time.monotonic() + 600
+    while not in_flight():
+        assert time.monotonic() < deadline, "the three runs were never in flight at once"
+        time.sleep(0.5)
+    [scheduler] = stack.services()["airflow-scheduler"]
+    subprocess.run(["docker", "kill", "--signal", "KILL", scheduler["Name"]], check=True, capture_output=True)
+    stack.compose("up", "-d", "--wait", "airflow-scheduler")
+
+    for dag, run in runs.items():
+        assert_succeeded(api, wait_for_run(api, dag, dag_run_id=run["dag_run_id"]))
+    texts = telegram_texts(stack)
+    for dag in ("hello_world", "police_staging"):  # the weekly DAGs say when they succeed
+        sent = [t for t in texts if t.startswith(f"DAG {dag} with run_id={runs[dag]['dag_run_id']} ")]
+        assert len(sent) == 1 and "finished successfully" in sent[0], sent
 
 
 def test_down_and_up_keeps_tables_runs_and_objects(stack):
