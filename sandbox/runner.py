@@ -37,7 +37,6 @@ from sandbox.fake_telegram import FakeTelegram
 from sandbox.runs import DONE_BEFORE, OK_STATES, RunResult, end_unfinished, log, run_dags
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "plugins"))  # the runner reads settings as the DAGs do
 RECSYS_LOAD_DAGS = {
     "load_default_recs",
     "load_online_recs",

@@ -5,7 +5,7 @@ through the REST API, the warehouse, S3 and the Spark master as a user would che
 
 The inputs are put in place before Airflow starts, as a user drops files into ./postgres_data and
 ./song_plays_source: the DAGs are unpaused at creation, so their latest scheduled runs start at
-once and are the runs checked here (rank_candidates from the asset events of the two candidate
+once and are the runs checked here (rank_candidates from the asset events of the candidate and event
 loads, never triggered by the test). The steps are one module's tests, in order, on one stack.
 """
 
@@ -410,6 +410,54 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
     with stack.warehouse() as conn:
         got = conn.execute(f"SELECT count(*), sum(user_id), sum(item_id) {in_file}").fetchone()
     assert got == (len(frame), int(frame["user_id"].sum()), int(frame["item_id"].sum()))
+    stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
+
+
+def day_outputs(data: Path, day: dt.date) -> dict[str, bytes]:
+    """A day's song-plays outputs by relative path (Spark's part-file id left out), decompressed:
+    what a rerun must write again. Spark's .crc files are left out."""
+    import gzip
+    import re
+
+    folder = data / "output" / f"{day:%Y/%m/%d}"
+    return {
+        re.sub(r"part-\d+-[0-9a-f-]+", "part", str(p.relative_to(folder))):
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+        for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")
+    }  # fmt: skip
+
+
+def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_worker(stack):
+    """#14 (c): the Celery worker container running song_plays' dataset_gen (the Spark driver) is
+    SIGKILLed while the job runs on the Spark worker: nothing of it counts as done, the retry runs on
+    the other worker and writes what a clean run wrote."""
+    api = stack.api()
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # run clean by the log test before
+    data = stack.tree / "data"
+    clean = day_outputs(data, day)
+    assert {"dataset/_SUCCESS", "counts_by_zip_sub/_SUCCESS"} <= set(clean), sorted(clean)
+    shutil.rmtree(data / "output" / f"{day:%Y/%m/%d}")
+    run = api.post(
+        "/api/v2/dags/song_plays/dagRuns",
+        {"dag_run_id": f"deploy_fault_{day}", "logical_date": f"{day}T00:00:00Z", "conf": {}},
+    )
+    master_json = f"http://127.0.0.1:{stack.env['SPARK_MASTER_UI_PORT']}/json/"
+    deadline = time.monotonic() + 600
+    while True:  # the job is running on the Spark worker: its driver lives in the Celery worker
+        with urllib.request.urlopen(master_json, timeout=30) as response:
+            if [app for app in json.load(response)["activeapps"] if app["state"] == "RUNNING"]:
+                break
+        assert time.monotonic() < deadline, "the Spark job was never seen running"
+        time.sleep(0.2)
+    ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
+    victim = ti["hostname"]
+    subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
+    assert not (data / "output" / f"{day:%Y/%m/%d}" / "dataset" / "_SUCCESS").exists()
+
+    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run["dag_run_id"]))
+    ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
+    assert ti["try_number"] == 2 and ti["hostname"] != victim
+    assert day_outputs(data, day) == clean  # the killed attempt's temporaries removed, the rest equal
     stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
 
 

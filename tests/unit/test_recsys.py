@@ -332,3 +332,18 @@ def test_a_deployment_with_the_previous_ranker_table_moves_on(warehouse, generat
     ).fetchone() == ("YES",)  # fmt: skip
     old_row = warehouse.execute("SELECT ndcg_at_10, ranks_with FROM ranker_models WHERE run_id = 'old'").fetchone()
     assert old_row == (0.99, None)
+
+
+def test_the_generator_runs_from_the_project_folder_as_the_readme_shows_it(tmp_path):
+    """`python -m sandbox.generate_recsys ...` with no PYTHONPATH set: it uses the pipelines' code."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "sandbox.generate_recsys", "--out", str(tmp_path), "--scale", "0.01"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
