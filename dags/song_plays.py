@@ -22,7 +22,7 @@ from airflow.providers.http.sensors.http import HttpSensor
 from airflow.sdk import Param, dag, task
 
 from steps import song_plays as steps
-from steps.core.dag_defaults import DEFAULT_ARGS
+from steps.core.dag_defaults import DEFAULT_ARGS, RUN_DAY
 from steps.core.notify import run_notifications
 from steps.core.operators import OutputCheckedSparkSubmitOperator, sensor_timeout_param, waiting_for_input
 
@@ -47,7 +47,7 @@ def song_plays():
     wait_for_spins = waiting_for_input(HttpSensor)(
         task_id="wait_for_spins",
         http_conn_id=steps.HTTP_CONN_ID,
-        endpoint="spins-{{ ds }}.snappy.parquet",
+        endpoint=f"spins-{RUN_DAY}.snappy.parquet",
         method="HEAD",
     )
 
@@ -68,7 +68,7 @@ def song_plays():
             "outputs": [str(p) for p in paths.outputs_done],
         }
 
-    plan = plan_job("{{ ds }}", "{{ params.minrows }}")
+    plan = plan_job(RUN_DAY, "{{ params.minrows }}")
     dataset_gen = OutputCheckedSparkSubmitOperator(
         task_id="dataset_gen",
         conn_id="spark_default",
@@ -80,7 +80,7 @@ def song_plays():
         # A cluster with no free executor leaves a submitted job waiting for ever: bound it.
         execution_timeout=pendulum.duration(hours=1),
     )
-    downloads = [download_spins("{{ ds }}"), download_listeners("{{ ds }}")]
+    downloads = [download_spins(RUN_DAY), download_listeners(RUN_DAY)]
     wait_for_spins >> downloads
     downloads >> plan >> dataset_gen
 

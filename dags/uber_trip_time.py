@@ -22,7 +22,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from steps import trip_time as steps
-from steps.core.dag_defaults import DEFAULT_ARGS
+from steps.core.dag_defaults import DEFAULT_ARGS, RUN_TIME
 from steps.core.notify import run_notifications
 
 FETCH_TIMEOUT = dt.timedelta(minutes=20)
@@ -94,7 +94,7 @@ def uber_trip_time():
 
         return warehouse_step("train", fail_at, stamp, ti, work)
 
-    fail_at, stamp = "{{ params.fail_at }}", "{{ ts }}"
+    fail_at, stamp = "{{ params.fail_at }}", RUN_TIME
     (
         sample_pairs("{{ params.n }}", stamp)
         >> fetch_estimates(fail_at, stamp)

@@ -18,7 +18,7 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import dag, task
 
 from steps import page_views as steps
-from steps.core.dag_defaults import DEFAULT_ARGS
+from steps.core.dag_defaults import DEFAULT_ARGS, RUN_DAY
 from steps.core.notify import run_notifications
 from steps.core.operators import sensor_timeout_param, waiting_for_input
 
@@ -67,11 +67,11 @@ def user_page_views():
     wait_for_logs = waiting_for_input(S3KeySensor)(
         task_id="wait_for_logs",
         bucket_name=bucket_name,
-        bucket_key=["UserUpdates/{{ ds }}*", "PageViews/{{ ds }}*"],
+        bucket_key=[f"UserUpdates/{RUN_DAY}*", f"PageViews/{RUN_DAY}*"],
         wildcard_match=True,
         aws_conn_id=steps.AWS_CONN_ID,
     )
-    bucket_name >> wait_for_logs >> load_day(bucket_name, "{{ ds }}") >> build_tables("{{ ds }}")
+    bucket_name >> wait_for_logs >> load_day(bucket_name, RUN_DAY) >> build_tables(RUN_DAY)
 
 
 user_page_views()

@@ -196,6 +196,9 @@ def stack(docker_engine, tmp_path_factory):
         print("timings:", timings, flush=True)
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
         (ROOT / "test-artifacts" / "deploy-timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+        # The task logs outlive the stack, for whoever reads a failure afterwards.
+        shutil.rmtree(ROOT / "test-artifacts" / "deploy-logs", ignore_errors=True)
+        shutil.copytree(tree / "logs", ROOT / "test-artifacts" / "deploy-logs", dirs_exist_ok=True)
         stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=600)
         shutil.rmtree(tree, ignore_errors=True)
 
@@ -214,12 +217,19 @@ def wait_for_run(api: AirflowApi, dag_id: str, timeout: float = 900, **match) ->
 
 
 def failures(api: AirflowApi, run: dict) -> str:
-    """The logs of the failed tasks of a run, for an assertion message."""
+    """Every task's state and try, and the logs of the failed ones, for an assertion message."""
+    from sandbox.airflow_api import ApiError
+
     shown = []
     for ti in api.task_instances(run["dag_id"], run["dag_run_id"]):
+        shown.append(f"{ti['task_id']}[{ti['map_index']}]: {ti['state']}, try {ti['try_number']} on {ti['hostname']}")
         if ti["state"] in ("failed", "upstream_failed"):
-            log = api.task_log(run["dag_id"], run["dag_run_id"], ti["task_id"], max(ti["try_number"], 1), ti["map_index"])
-            shown.append(f"--- {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log[-3000:]}")
+            try:
+                log = api.task_log(run["dag_id"], run["dag_run_id"], ti["task_id"], max(ti["try_number"], 1),
+                                   ti["map_index"])[-3000:]  # fmt: skip
+            except ApiError as err:  # a task that never ran has no log: say so, keep the rest
+                log = f"(no log: {err})"
+            shown.append(f"--- {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log}")
     return "\n".join(shown)
 
 
@@ -428,19 +438,24 @@ def day_outputs(data: Path, day: dt.date) -> dict[str, bytes]:
 
 
 def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_worker(stack):
-    """#14 (c): the Celery worker container running song_plays' dataset_gen (the Spark driver) is
-    SIGKILLed while the job runs on the Spark worker: nothing of it counts as done, the retry runs on
-    the other worker and writes what a clean run wrote."""
+    """#14 (c): song_plays' dataset_gen of a finished run cleared, its outputs removed, and the
+    Celery worker container running it (the Spark driver) SIGKILLed while the job runs on the Spark
+    worker: nothing of it counts as done, the retry runs on the other worker and writes what the
+    clean run wrote."""
+    stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # one to kill, one to retry on
     api = stack.api()
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # run clean by the log test before
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    run_id = f"deploy_test_{day}"  # run clean by the log test: its outputs are what the rerun must write
     data = stack.tree / "data"
     clean = day_outputs(data, day)
     assert {"dataset/_SUCCESS", "counts_by_zip_sub/_SUCCESS"} <= set(clean), sorted(clean)
     shutil.rmtree(data / "output" / f"{day:%Y/%m/%d}")
-    run = api.post(
-        "/api/v2/dags/song_plays/dagRuns",
-        {"dag_run_id": f"deploy_fault_{day}", "logical_date": f"{day}T00:00:00Z", "conf": {}},
-    )
+    task = f"/api/v2/dags/song_plays/dagRuns/{run_id}/taskInstances/dataset_gen"
+    tries_before = api.get(task)["try_number"]
+    api.post("/api/v2/dags/song_plays/clearTaskInstances", {
+        "dag_run_id": run_id, "task_ids": ["dataset_gen"], "dry_run": False, "only_failed": False,
+        "reset_dag_runs": True,
+    })  # fmt: skip
     master_json = f"http://127.0.0.1:{stack.env['SPARK_MASTER_UI_PORT']}/json/"
     deadline = time.monotonic() + 600
     while True:  # the job is running on the Spark worker: its driver lives in the Celery worker
@@ -449,14 +464,13 @@ def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_work
                 break
         assert time.monotonic() < deadline, "the Spark job was never seen running"
         time.sleep(0.2)
-    ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
-    victim = ti["hostname"]
+    victim = api.get(task)["hostname"]
     subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
     assert not (data / "output" / f"{day:%Y/%m/%d}" / "dataset" / "_SUCCESS").exists()
 
-    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run["dag_run_id"]))
-    ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
-    assert ti["try_number"] == 2 and ti["hostname"] != victim
+    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run_id))
+    ti = api.get(task)
+    assert ti["try_number"] == tries_before + 2 and ti["hostname"] != victim  # the cleared try, then its retry
     assert day_outputs(data, day) == clean  # the killed attempt's temporaries removed, the rest equal
     stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
 

@@ -16,6 +16,12 @@ from steps.core.settings import load_settings
 
 OWNER = "data-platform"
 
+# The run's day and time, as templates for task arguments. A run triggered without a logical date
+# (Airflow 3 allows it, from the API or the UI) has no `ds` or `ts`: it is dated by when it was
+# due to run, as the scheduler dates it.
+RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+RUN_TIME = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
+
 DEFAULT_ARGS = {
     "owner": OWNER,
     # PIPELINES_TASK_RETRIES=0 lets a test see a failure at once instead of after the retries.
