@@ -72,7 +72,8 @@ class Stack:
             env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")},
         )  # fmt: skip
         if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            logs = self.compose("logs", "--tail", "40", check=False).stdout if args[0] == "up" else ""
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}\n{logs}")
         return result
 
     def timed(self, name: str, *args: str) -> subprocess.CompletedProcess:
@@ -135,6 +136,7 @@ def write_env(tree: Path) -> dict[str, str]:
         "S3_PORT": str(free_port()),
         "SPARK_MASTER_UI_PORT": str(free_port()),
         "PIPELINES_TASK_RETRIES": "1",
+        "PIPELINES_RETRY_DELAY_SECONDS": "10",  # the fault tests wait for retries: not a minute each
         "AIRFLOW_UID": "4321",
         "TEST_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
         "TEST_POLICE_EIS_DIR": str(SHARED_POLICE) if SHARED_POLICE.is_dir() else "./sql/police_staging",
@@ -387,7 +389,7 @@ def copy_under_way(stack: Stack, timeout: float = 600) -> None:
 def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_other_worker(stack, tmp_path):
     """#14 (c): the worker container running a load is SIGKILLed while its COPY sends rows (336,400
     rows, 50 times the real file): the scheduler finds the task dead by its stopped heartbeat
-    (60 s in this test's override), the retry runs on the other worker, the table ends holding
+    (30 s in this test's override), the retry runs on the other worker, the table ends holding
     exactly the file's rows, and the load's partial COPY left nothing."""
     import pandas as pd
 

@@ -26,7 +26,8 @@ DEFAULT_ARGS = {
     "owner": OWNER,
     # PIPELINES_TASK_RETRIES=0 lets a test see a failure at once instead of after the retries.
     "retries": int(os.environ.get("PIPELINES_TASK_RETRIES", "2")),
-    "retry_delay": dt.timedelta(minutes=1),
+    # The first retry's delay (doubling after it); the deployment test shortens it.
+    "retry_delay": dt.timedelta(seconds=int(os.environ.get("PIPELINES_RETRY_DELAY_SECONDS", "60"))),
     "retry_exponential_backoff": True,
     "retry_policy": TransientOnlyRetryPolicy(),
     "execution_timeout": dt.timedelta(minutes=load_settings().task_timeout_minutes),
