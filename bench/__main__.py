@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table each.
 
-python -m bench                        # all
+python -m bench [--quick]              # all (--quick: each at a tenth of its size)
 python -m bench loader [--rows N]      # the warehouse loader on a CSV file
 python -m bench recsys [--rows N]      # load_candidates_train on generated candidates
 python -m bench dag_parse              # DAG files' parse times

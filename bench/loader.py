@@ -27,7 +27,7 @@ from sandbox.embedded_postgres import EmbeddedPostgres, bin_path, free_port
 def table_spec(name: str):
     """The training candidates' table, under another name: one table per method."""
     from steps.core.warehouse import TableSpec
-    from steps.training_data import CANDIDATES_TRAIN
+    from steps.recsys import CANDIDATES_TRAIN
 
     return TableSpec(name, CANDIDATES_TRAIN.spec.columns, key=CANDIDATES_TRAIN.spec.key)
 
@@ -216,12 +216,13 @@ def main(case: str | None = None) -> None:
     parser.add_argument("--rows", type=int, help="rows of the file (default: 2,000,000 / 5,000,000)")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/out"), help="generated files (kept)")
     parser.add_argument("--skip-insert-rows", action="store_true", help="leave out the slow baseline")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the default rows")
     args, _ = parser.parse_known_args()
     work_dir = args.work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     for name in [case] if case else list(CASES):
         run, default_rows = CASES[name]
-        run(work_dir, args.rows or default_rows, not args.skip_insert_rows)
+        run(work_dir, args.rows or default_rows // (10 if args.quick else 1), not args.skip_insert_rows)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""user_page_views over 30 days of 1,000,000 generated page views each (500 users, 65 pages):
-each day's load (parse from S3, de-duplicate into the event tables) and build (both tables over
-every day so far), wall time and the peak memory of the process doing it. The baseline beside it
-is the naive build: re-reading every past day's files from S3 and computing the same first table
-in pandas, as a run without the event tables would have to.
+"""user_page_views over 30 days at a realistic shape: 40,000 users, 20,000 pages whose popularity
+follows Zipf's law, 400,000 page views a day (plus staging rows, e-mail changes and overlapping
+files). Each day's load (parse from S3, de-duplicate into the event tables) and build (apply the
+day's new rows to both tables) is timed, with the peak memory of the process during that day.
+
+The baseline beside it is the naive rebuild: re-read every day's files so far from S3 into pandas
+and compute both tables from their definitions (tests/page_views_reference.py), as a run without
+the event tables would have to (on day 1, the middle day and the last). Its result checks ours:
+both tables, whole, row for row.
+
+    python -m bench page_views [--days 30 --views 400000 --users 40000 --urls 20000] [--quick]
 """
 
 from __future__ import annotations
@@ -10,35 +16,39 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
+import os
 import time
 from pathlib import Path
 
 from bench.common import print_table
 from sandbox.embedded_postgres import EmbeddedPostgres, free_port
+from tests.page_views_reference import assert_tables_equal, frames_from_files, reference_tables
 
 START = dt.date(2026, 10, 1)
+BUCKET = "pv-bench"
+
+
+def reset_peak_memory() -> None:
+    """Start this process's peak resident memory (VmHWM) afresh (Linux: clear_refs 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def naive_build(s3, bucket: str, up_to: dt.date):
-    """Everything re-read and recomputed in pandas (the first table only)."""
-    import io
-
-    import pandas as pd
-
-    keys = [k for k in s3.list_keys(bucket_name=bucket, prefix="PageViews/") if k[10:20] <= f"{up_to}"]
-    views = pd.concat(
-        pd.read_json(io.StringIO(s3.read_key(k, bucket)), lines=True) for k in keys
-    ).drop_duplicates()
-    views = views[views["environment"] == "production"]
-    return views.groupby(["user_id", "url"]).agg(count=("ts", "size"), last_viewed=("ts", "max"))
+def naive_build(s3, up_to: dt.date):
+    """Every day's files so far re-read from S3 and both tables computed in pandas by their
+    definitions (tests/page_views_reference.py), as a run without the event tables would have to."""
+    files = {k: s3.get_key(k, BUCKET).get()["Body"].read()
+             for k in s3.list_keys(bucket_name=BUCKET) if k.split("/")[1][:10] <= f"{up_to}"}  # fmt: skip
+    return reference_tables(*frames_from_files(files))
 
 
-def run(work_dir: Path, days: int, views: int, users: int) -> None:
+def run(work_dir: Path, days: int, views: int, users: int, urls: int) -> None:
     import logging
 
     import psycopg
@@ -52,8 +62,6 @@ def run(work_dir: Path, days: int, views: int, users: int) -> None:
     s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     s3_server.start()
     url = f"http://127.0.0.1:{port}"
-    import os
-
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
         {"conn_type": "aws", "login": "testing", "password": "testing",
          "extra": {"endpoint_url": url, "region_name": "us-east-1"}}
@@ -62,50 +70,51 @@ def run(work_dir: Path, days: int, views: int, users: int) -> None:
 
     s3 = S3Hook(aws_conn_id="aws_default")
     pg = EmbeddedPostgres(work_dir / "postgres_pv", free_port()).start()
+    with psycopg.connect(pg.uri(), autocommit=True) as admin:  # a run starts from no table at all
+        admin.execute("DROP DATABASE IF EXISTS pv_bench WITH (FORCE)")
     pg.create_database("pv_bench")
-    with psycopg.connect(pg.uri("pv_bench"), autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS page_view_events, user_update_events, page_views_loaded_days, "
-                     "user_page_views, page_recommendations")  # fmt: skip
-    rows = []
+    rows, checked = [], []
+    naive_days = {0, days // 2, days - 1}
     try:
         with psycopg.connect(pg.uri("pv_bench")) as conn:
             for i in range(days):
                 day = START + dt.timedelta(days=i)
-                upload(day_files(day, users, views, seed=5), "pv-bench", url, "testing", "testing")
+                upload(day_files(day, users, views, seed=5, urls=urls), BUCKET, url, "testing", "testing")
+                reset_peak_memory()
                 started = time.perf_counter()
-                loaded = steps.load_day(conn, s3, "pv-bench", day)
+                loaded = steps.load_day(conn, s3, BUCKET, day)
                 load_s = time.perf_counter() - started
                 started = time.perf_counter()
                 built = steps.build_tables(conn, day)
                 build_s = time.perf_counter() - started
-                naive_s = None
-                if i in (0, days // 2, days - 1):
+                ours_mb = peak_mb()
+                naive = ["", "", ""]
+                if i in naive_days:
+                    reset_peak_memory()
                     started = time.perf_counter()
-                    naive_build(s3, "pv-bench", day)
+                    reference = naive_build(s3, day)
                     naive_s = time.perf_counter() - started
-                rows.append([f"{day}", f"{loaded['page_views']:,}", f"{load_s:.1f}", f"{build_s:.1f}",
-                             f"{built['user_page_views']:,}", "" if naive_s is None else f"{naive_s:.1f}",
-                             "" if naive_s is None else f"{naive_s / (load_s + build_s):.2f}x",
-                             f"{peak_mb():,.0f}"])  # fmt: skip
-                print(f"day {i + 1}/{days} done", flush=True)
+                    naive = [f"{naive_s:.1f}", f"{naive_s / (load_s + build_s):.1f}x", f"{peak_mb():,.0f}"]
+                    assert_tables_equal(conn, *reference)  # both tables, whole, equal the reference's
+                    checked.append(f"{i + 1}")
+                    del reference
+                rows.append([f"{i + 1}", f"{loaded['page_views']:,}", f"{load_s:.1f}", f"{build_s:.1f}",
+                             f"{built['user_page_views']:,}", f"{built['page_recommendations']:,}",
+                             f"{ours_mb:,.0f}", *naive])  # fmt: skip
+                print(f"day {i + 1}/{days}: load {load_s:.1f}s, build {build_s:.1f}s", flush=True)
     finally:
         pg.stop()
         s3_server.stop()
     print_table(
-        f"user_page_views: {days} days of {views:,} generated page views ({users} users); "
-        "naive = re-read all days' files and aggregate in pandas; peak MB = this process so far",
-        [
-            "day",
-            "views in files",
-            "load s",
-            "build s",
-            "user_page_views",
-            "naive s",
-            "naive / ours",
-            "peak MB",
-        ],
+        f"user_page_views: {days} days of {views:,} generated page views a day ({users:,} users, "
+        f"{urls:,} pages by Zipf's law);\nnaive = re-read every day's files so far and compute both tables "
+        "in pandas; vs naive = naive s / (load s + build s);\n"
+        "peak MB = this process during the day's work",
+        ["day", "views in files", "load s", "build s", "user_page_views", "recommendations", "peak MB",
+         "naive s", "vs naive", "naive peak MB"],
         rows,
-    )
+    )  # fmt: skip
+    print(f"checked: on days {', '.join(checked)} both tables equal the naive rebuild's, row for row")
 
 
 def main() -> None:
@@ -113,13 +122,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--views", type=int, default=1_000_000)
-    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--views", type=int, default=400_000, help="page views a day")
+    parser.add_argument("--users", type=int, default=40_000)
+    parser.add_argument("--urls", type=int, default=20_000, help="pages on the site")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the views, users and pages")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/out"))
     args, _ = parser.parse_known_args()
+    scale = 10 if args.quick else 1
     work_dir = args.work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    run(work_dir, args.days, args.views, args.users)
+    run(work_dir, args.days, args.views // scale, args.users // scale, args.urls // scale)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""DatasetGen on one day of generated spins (10,000,000 by default): the PySpark job with
-spark-submit in local mode on 2 cores, its time split into JVM start-up (an empty Spark
-application) and work, next to the same transformation in pandas, in one process, as the baseline.
+"""DatasetGen on one day of generated spins (10,000,000 by default; a tenth with --quick): the
+PySpark job with spark-submit in local mode on 2 cores, its time split into JVM start-up (an empty
+Spark application) and work, next to the same transformation in pandas, in one process, as the
+baseline, and in DuckDB as a reference line (a single-machine engine a user might pick instead).
+Each writes the same two gzip TSV files; the rows of their datasets are counted back and compared.
 """
 
 from __future__ import annotations
@@ -30,6 +32,34 @@ def pandas_baseline(spins: str, listeners: str, out: str) -> None:
     dataset.sort_values(columns).to_csv(f"{out}/dataset.tsv.gz", sep="\t", index=False)
     counts.to_csv(f"{out}/counts.tsv.gz", sep="\t", index=False)
     print(f"rows={len(dataset)}")
+
+
+def duckdb_reference(spins: str, listeners: str, out: str) -> None:
+    """The same transformation and outputs in DuckDB (run in a child process)."""
+    import duckdb
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    db = duckdb.connect()
+    db.execute(f"""
+        CREATE TEMP TABLE dataset AS
+        SELECT DISTINCT s.*, l.* EXCLUDE (fake_listener_id)
+        FROM read_parquet('{spins}') s JOIN read_parquet('{listeners}') l USING (fake_listener_id)
+        WHERE s.elapsed_seconds > 30
+    """)
+    tsv = "(FORMAT csv, DELIMITER '\t', HEADER, COMPRESSION gzip)"
+    db.execute(f"COPY (SELECT * FROM dataset ORDER BY ALL) TO '{out}/dataset.tsv.gz' {tsv}")
+    db.execute(f"""COPY (SELECT fake_zipcode, subscription_type, count(*) AS spins FROM dataset
+                         GROUP BY ALL ORDER BY ALL) TO '{out}/counts.tsv.gz' {tsv}""")
+    print(f"rows={db.execute('SELECT count(*) FROM dataset').fetchone()[0]}")
+
+
+def rows_written(files: list[Path]) -> int:
+    """Data rows (headers excluded) of gzip TSV files."""
+    import gzip
+
+    if not files:
+        raise RuntimeError("no output file to count")
+    return sum(sum(1 for _ in gzip.open(f, "rb")) - 1 for f in files)
 
 
 def run(work_dir: Path, spins: int) -> None:
@@ -65,48 +95,51 @@ def run(work_dir: Path, spins: int) -> None:
         "--listeners_path", str(listeners_path), "--dataset_out_path", str(out / "spark/dataset"),
         "--analysis_out_path", str(out / "spark/counts_by_zip_sub"),
     ], env=env)  # fmt: skip
-    baseline = measure(
-        [
-            sys.executable,
-            "-m",
-            "bench.song_plays",
-            "--pandas",
-            str(spins_path),
-            str(listeners_path),
-            str(out / "pandas"),
-        ]
-    )
+    def transform_in_python(flag: str, name: str) -> Measured:
+        return measure([sys.executable, "-m", "bench.song_plays", flag, str(spins_path), str(listeners_path),
+                        str(out / name)])  # fmt: skip
+
+    baseline = transform_in_python("--pandas", "pandas")
+    reference = transform_in_python("--duckdb", "duckdb")
     rows = spins + spins // 50  # the generator adds 2 % exact repeats
+    datasets = {"spark": "spark/dataset/*.gz", "pandas": "pandas/dataset.tsv.gz",
+                "duckdb": "duckdb/dataset.tsv.gz"}  # fmt: skip
+    written = {name: rows_written([*out.glob(pattern)]) for name, pattern in datasets.items()}
+    if len(set(written.values())) != 1:
+        raise RuntimeError(f"the engines wrote different datasets: {written}")
 
     def row(name: str, m: Measured, startup_s: float) -> list[str]:
         work = m.seconds - startup_s
         return [name, f"{rows:,}", f"{m.seconds:.1f}", f"{startup_s:.1f}", f"{work:.1f}",
-                f"{rows / work:,.0f}", f"{baseline.seconds / m.seconds:.2f}x",
+                f"{rows / work:,.0f}", f"{baseline.seconds / work:.2f}x",
                 f"{m.peak_rss_mb:,.0f}"]  # fmt: skip
 
     print_table(
-        f"DatasetGen on {rows:,} generated spins of one day (vs pandas = pandas wall time / this wall time;"
+        f"DatasetGen on {rows:,} generated spins of one day (vs pandas = pandas wall time / this work time;"
         "\nSpark's start-up = an empty application through spark-submit)",
         ["method", "spins", "wall s", "start-up s", "work s", "spins/s (work)", "vs pandas", "peak MB"],
         [row("spark-submit local[2] (PySpark job)", job, startup.seconds),
-         row("pandas, one process (baseline)", baseline, 0.0)],
+         row("pandas, one process (baseline)", baseline, 0.0),
+         row("DuckDB, one process (reference)", reference, 0.0)],
     )  # fmt: skip
+    print(f"each wrote {written['pandas']:,} dataset rows (after the filter, the join and de-duplication)")
 
 
 def main() -> None:
-    if "--pandas" in sys.argv:
-        spins, listeners, out = sys.argv[sys.argv.index("--pandas") + 1 :]
-        pandas_baseline(spins, listeners, out)
-        return
+    for flag, transform in (("--pandas", pandas_baseline), ("--duckdb", duckdb_reference)):
+        if flag in sys.argv:
+            transform(*sys.argv[sys.argv.index(flag) + 1 :])
+            return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--spins", type=int, default=10_000_000)
+    parser.add_argument("--quick", action="store_true", help="a tenth of the spins")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/out"))
     args, _ = parser.parse_known_args()
     work_dir = args.work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    run(work_dir, args.spins)
+    run(work_dir, args.spins // 10 if args.quick else args.spins)
 
 
 if __name__ == "__main__":

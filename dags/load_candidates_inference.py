@@ -6,8 +6,7 @@ Weekly (Saturday 21:10 UTC): `POSTGRES_DATA_DIR/candidates_inference.parquet` ->
 asset, which (with the training candidates) schedules `rank_candidates`.
 """
 
-from steps.inference_data import CANDIDATES_INFERENCE
-from steps.recsys import load_dag
+from steps.recsys import CANDIDATES_INFERENCE, load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_candidates_inference = load_dag(

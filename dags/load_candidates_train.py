@@ -8,8 +8,7 @@ candidates were made from: the whole log each week, so it replaces the table). E
 its table's asset; with the inference candidates they schedule `rank_candidates`.
 """
 
-from steps.recsys import load_dag
-from steps.training_data import CANDIDATES_TRAIN, EVENTS
+from steps.recsys import CANDIDATES_TRAIN, EVENTS, load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_candidates_train = load_dag(

@@ -6,8 +6,7 @@ validated and upserted on `rec_id` in one transaction (PIPELINES.md 4). Both spe
 popularity column, `items_selected` and `items_cnt`, are accepted.
 """
 
-from steps.default_recs import DEFAULT_RECS
-from steps.recsys import load_dag
+from steps.recsys import DEFAULT_RECS, load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_default_recs = load_dag(

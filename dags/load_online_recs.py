@@ -5,8 +5,7 @@ Weekly (Saturday 21:05 UTC): `POSTGRES_DATA_DIR/similar.parquet` -> table `onlin
 (item-to-item similar items), validated and upserted on `rec_id` in one transaction.
 """
 
-from steps.online_recs import ONLINE_RECS
-from steps.recsys import load_dag
+from steps.recsys import ONLINE_RECS, load_dag
 
 # An Airflow DAG (the dag-processor parses only files that say "airflow" and "dag").
 load_online_recs = load_dag(

@@ -17,10 +17,9 @@ the previous ranking in one transaction.
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from steps.core.dag_defaults import DEFAULT_ARGS
+from steps.core.dag_defaults import DEFAULT_ARGS, RUN_TIME
 from steps.core.notify import run_notifications
-from steps.inference_data import CANDIDATES_INFERENCE
-from steps.training_data import CANDIDATES_TRAIN, EVENTS
+from steps.recsys import CANDIDATES_INFERENCE, CANDIDATES_TRAIN, EVENTS
 
 
 def ranking_details(context) -> list[str]:
@@ -51,34 +50,29 @@ def ranking_details(context) -> list[str]:
 )
 def rank_candidates():
     @task
-    def train_ranker(**context) -> dict:
+    def train_ranker(stamp: str, run_id=None) -> dict:
         from steps import ranked_data
         from steps.core.settings import load_settings
         from steps.core.warehouse import warehouse_connection
 
-        dag_run = context["dag_run"]
         with warehouse_connection() as conn:
             record = ranked_data.train_ranker(
-                conn, load_settings().data_dir / "recsys" / "models", dag_run.run_id, run_time(dag_run)
+                conn, load_settings().data_dir / "recsys" / "models", run_id, pendulum.parse(stamp)
             )
         return {"model": record["model_path"], "accepted": record["accepted"], "note": record["note"],
                 "report": record["report_path"]}  # fmt: skip
 
     @task
-    def rank(**context) -> dict:
+    def rank(stamp: str, run_id=None) -> dict:
         from steps import ranked_data
         from steps.core.warehouse import warehouse_connection
 
-        dag_run = context["dag_run"]
         with warehouse_connection() as conn:
-            return ranked_data.rank_candidates(conn, dag_run.run_id, run_time(dag_run))
+            return ranked_data.rank_candidates(conn, run_id, pendulum.parse(stamp))
 
-    train_ranker() >> rank()
-
-
-def run_time(dag_run):
-    # Asset-triggered runs have no logical date; they are keyed by when they were due to run.
-    return dag_run.logical_date or dag_run.run_after
+    # An asset-triggered run has no logical date: RUN_TIME dates it by when it was due to run.
+    # (run_id, a context argument, is Airflow's to fill.)
+    train_ranker(RUN_TIME) >> rank(RUN_TIME)
 
 
 rank_candidates()

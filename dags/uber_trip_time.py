@@ -16,7 +16,6 @@ task and the run resumes there, without calling the API again or inserting a row
 """
 
 import datetime as dt
-import os
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -24,13 +23,14 @@ from airflow.sdk import Param, dag, task
 from steps import trip_time as steps
 from steps.core.dag_defaults import DEFAULT_ARGS, RUN_TIME
 from steps.core.notify import run_notifications
+from steps.core.settings import load_settings
 
 FETCH_TIMEOUT = dt.timedelta(minutes=20)
 
 
 @dag(
     dag_id="uber_trip_time",
-    schedule=os.environ.get("TRIP_TIME_SCHEDULE", "@hourly"),
+    schedule=load_settings().trip_time_schedule,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -48,7 +48,7 @@ def uber_trip_time():
     @task
     def sample_pairs(n: int, stamp: str) -> dict:
         key = steps.run_key(pendulum.parse(stamp))
-        return steps.plan_pairs(nodes_file(), int(n), key, run_paths(key))
+        return steps.plan_pairs(load_settings().trip_nodes_file, int(n), key, run_paths(key))
 
     @task(execution_timeout=FETCH_TIMEOUT)
     def fetch_estimates(fail_at: str, stamp: str, ti=None) -> dict:
@@ -62,7 +62,7 @@ def uber_trip_time():
         # Waiting out a 429 must leave time to finish: stop a minute before the task's timeout.
         deadline = time.monotonic() + FETCH_TIMEOUT.total_seconds() - 60
         client = steps.EstimatesClient(api.host, api.password or "", deadline=deadline, tag=key)
-        return steps.fetch_estimates(client, run_paths(key), pendulum.parse(stamp))
+        return steps.fetch_estimates(client, run_paths(key))
 
     @task
     def store_estimates(fail_at: str, stamp: str, ti=None) -> dict:
@@ -87,8 +87,6 @@ def uber_trip_time():
 
     @task
     def train(fail_at: str, stamp: str, ti=None) -> dict:
-        from steps.core.settings import load_settings
-
         def work(conn, key, when):
             return steps.train(conn, load_settings().data_dir, key, when)
 
@@ -106,15 +104,7 @@ def uber_trip_time():
 
 
 def run_paths(key: str):
-    from steps.core.settings import load_settings
-
     return steps.run_paths(load_settings().data_dir, key)
-
-
-def nodes_file():
-    from steps.core.settings import PROJECT_ROOT
-
-    return os.environ.get("TRIP_NODES_FILE") or PROJECT_ROOT / "config" / "samples" / "sample_city_nodes.csv"
 
 
 def warehouse_step(name: str, fail_at: str, stamp: str, ti, work):

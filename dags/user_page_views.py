@@ -6,11 +6,13 @@ The Luigi tutorial's exercise (PIPELINES.md 2c), daily:
 1. `wait_for_logs`: waits until the day's `UserUpdates/YYYY-MM-DD*` and `PageViews/YYYY-MM-DD*`
    keys are in the profile's bucket (`PAGE_VIEWS_BUCKET` overrides it), on connection
    `aws_default`; after `sensor_timeout_seconds` the run ends **skipped**.
-2. `load_day`: parses the day's files (quoted header-less CSV, JSON lines; a bad row fails the
-   task naming key and line) into the warehouse's event tables, exact duplicates kept once.
-3. `build_tables`: replaces `user_page_views` (per user and url: de-duplicated production views,
-   latest view, the user's latest email) and `page_recommendations` (top 3 urls per user by
-   co-views) over every day up to this one, in one transaction.
+2. `load_day`: parses the day's files (quoted header-less CSV, JSON lines read by Arrow; a bad
+   row fails the task naming key and line) into the warehouse's event tables, exact duplicates
+   kept once; the production rows that were new wait in two delta tables.
+3. `build_tables`: applies the delta, in one transaction, to `user_page_views` (per user and url:
+   de-duplicated production views, latest view, the user's latest email) and
+   `page_recommendations` (top 3 unseen urls per user from the pages most viewed together with a
+   sample of theirs). A day costs what it brought; days loaded in any order end in the same tables.
 """
 
 import pendulum
@@ -21,6 +23,7 @@ from steps import page_views as steps
 from steps.core.dag_defaults import DEFAULT_ARGS, RUN_DAY
 from steps.core.notify import run_notifications
 from steps.core.operators import sensor_timeout_param, waiting_for_input
+from steps.core.settings import load_settings
 
 
 @dag(
@@ -40,12 +43,6 @@ from steps.core.operators import sensor_timeout_param, waiting_for_input
 )
 def user_page_views():
     @task
-    def bucket() -> str:
-        from steps.core.settings import load_settings
-
-        return load_settings().page_views_bucket
-
-    @task
     def load_day(bucket_name: str, day: str) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -63,7 +60,7 @@ def user_page_views():
         with warehouse_connection() as conn:
             return steps.build_tables(conn, pendulum.parse(day).date())
 
-    bucket_name = bucket()
+    bucket_name = load_settings().page_views_bucket
     wait_for_logs = waiting_for_input(S3KeySensor)(
         task_id="wait_for_logs",
         bucket_name=bucket_name,
@@ -71,7 +68,7 @@ def user_page_views():
         wildcard_match=True,
         aws_conn_id=steps.AWS_CONN_ID,
     )
-    bucket_name >> wait_for_logs >> load_day(bucket_name, RUN_DAY) >> build_tables(RUN_DAY)
+    wait_for_logs >> load_day(bucket_name, RUN_DAY) >> build_tables(RUN_DAY)
 
 
 user_page_views()

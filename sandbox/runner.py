@@ -34,7 +34,7 @@ from typing import Any
 from sandbox.airflow_api import AirflowApi
 from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 from sandbox.fake_telegram import FakeTelegram
-from sandbox.runs import DONE_BEFORE, OK_STATES, RunResult, end_unfinished, log, run_dags
+from sandbox.runs import OK_STATES, RunResult, end_unfinished, log, run_dags
 
 ROOT = Path(__file__).resolve().parents[1]
 RECSYS_LOAD_DAGS = {
@@ -107,6 +107,25 @@ class Stack:
                 self.stand_ins.append(f"recommender inputs: generated {', '.join(missing)} in {folder}")
             else:
                 self.stand_ins.append(f"recommender inputs: the files in {folder}")
+
+    def dags_reporting_success(self) -> set[str] | None:
+        """The DAGs with a success callback, from their serialized form in the metadata database
+        (what the scheduler runs); None when that cannot be read (a database of another kind)."""
+        import psycopg
+
+        uri = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg://", "postgresql://")
+        try:
+            with psycopg.connect(uri, connect_timeout=5) as conn:
+                rows = conn.execute(
+                    "SELECT dag_id, data IS NULL, "
+                    "coalesce((data -> 'dag' ->> 'has_on_success_callback')::boolean, false) "
+                    "FROM serialized_dag"
+                ).fetchall()
+        except (psycopg.Error, ValueError):
+            return None
+        if any(compressed for _, compressed, _ in rows):
+            return None  # core.compress_serialized_dags: not readable in SQL
+        return {dag_id for dag_id, _, reports in rows if reports}
 
     def _seed_police_source(self) -> None:
         """The source schema the project's police populate scripts read, generated into the
@@ -666,21 +685,26 @@ def _end_own_runs(stack: Stack, results: list[RunResult]) -> None:
         log(f"interrupted: could not end this demo's runs ({err}); the next demo will")
 
 
-def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 20) -> list[dict]:
-    """Messages the fake Bot API got. DAG callbacks run in the dag-processor a little after the
-    run ends, so wait (a bounded time) until every run has been reported."""
+def _telegram_messages(stack: Stack, results: list[RunResult], wait: float = 90) -> list[dict]:
+    """Messages the fake Bot API got. DAG callbacks run in the dag-processor a while after the run
+    ends (longer on a busy machine), so wait, a bounded time, for the message of every run that
+    sends one: every failed run, and the successful runs of DAGs with a success callback."""
     if stack.telegram is None:
         return []
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    reporting = stack.dags_reporting_success()
+    expected = [r for r in results if r.run_id and (
+        r.state == "failed" or (r.state == "success" and (reporting is None or r.dag_id in reporting)))]
+
+    def unreported() -> list[str]:
         texts = [m["text"] for m in stack.telegram.messages]
-        if all(
-            any(f"DAG {r.dag_id} with run_id={r.run_id} " in t for t in texts)
-            for r in results
-            if r.run_id and r.state != DONE_BEFORE
-        ):
-            break
+        return [r.dag_id for r in expected
+                if not any(f"DAG {r.dag_id} with run_id={r.run_id} " in text for text in texts)]  # fmt: skip
+
+    deadline = time.monotonic() + wait
+    while unreported() and time.monotonic() < deadline:
         time.sleep(1)
+    if unreported():
+        log(f"no Telegram message after {wait:.0f}s for: {', '.join(unreported())}")
     return list(stack.telegram.messages)
 
 

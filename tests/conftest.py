@@ -4,10 +4,12 @@ S3-compatible server over HTTP (moto's) with an emptied bucket per test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # Before anything imports Airflow: its home and settings for the tests, never ~/airflow.
@@ -37,15 +39,24 @@ def postgres_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def warehouse_uri(postgres_server):
-    """A new, empty database for one test; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(postgres_server: str) -> Iterator[str]:
+    """The URI of a new, empty database on the server; dropped on leaving."""
     name = f"test_{secrets.token_hex(4)}"
     with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{postgres_server}/{name}"
-    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{postgres_server}/{name}"
+    finally:
+        with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def warehouse_uri(postgres_server):
+    """A new, empty database for one test; dropped afterwards."""
+    with fresh_database(postgres_server) as uri:
+        yield uri
 
 
 @pytest.fixture

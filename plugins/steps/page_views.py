@@ -4,13 +4,31 @@ Inputs, one day at a time, in an S3 bucket:
 - `UserUpdates/YYYY-MM-DD*.csv`: no header, quoted: updated_at, user_id, email, name, environment
 - `PageViews/YYYY-MM-DD*`: JSON lines {"ts", "url", "environment", "user_id"}
 
-`load_day` parses a day's files strictly (a bad row fails the task naming the key and line) and
-adds their rows to two event tables in the warehouse, where an exact duplicate (the logs overlap)
-is kept once, remembering the first day that brought it. That is the state that makes the daily
-build incremental: no past day is read from S3 again. `build_tables` then replaces, in one
-transaction, `user_page_views(user_id, email, url, count, last_viewed)` and
-`page_recommendations(user_id, email, recommended_url, rank)` over the production rows of every
-day up to the run's day.
+`load_day` reads a day's files with Arrow's columnar JSON reader (a file it refuses is parsed again
+line by line, so that a bad row fails the task naming the key and line), and adds their rows to
+two event tables in the warehouse, where an exact duplicate (the logs overlap) is kept once. The
+production rows that were new are also queued in two delta tables. `build_tables` applies that
+delta, in one transaction, to the aggregates: no past day is read again, from S3 or from the
+event tables, so a day costs what it brought, not what the deployment's history holds.
+
+- `user_page_views(user_id, email, url, count, last_viewed)`: counts and latest views are added to,
+  the user's latest email (`user_emails`) is written where it changed.
+- `page_recommendations(user_id, email, recommended_url, rank)`: item-to-item, "viewed together".
+  `page_co_views(url, other_url, users)` counts the users who saw both pages, over a sample of
+  each user's pages: the `SAMPLE_PAGES` of them with the smallest md5(user, url). Without a cap,
+  one user with n pages adds n^2 pairs, and a day's cost would grow with the user's history; the
+  hash sample is the same whatever order the days arrive in, is uniform over the user's pages, and
+  once full it changes only when a new page hashes below its largest member, so a long-standing
+  user costs little. Each page keeps its `NEIGHBOURS` most co-viewed pages (`page_neighbours`); a
+  user is recommended the unseen pages that appear in the most neighbour lists of their sampled
+  pages (ties by url), and is recomputed only when their pages, email or a neighbour list of their
+  sample changed.
+
+The statements are in `sql/page_views/`: the tables, the two event inserts of load_day, and
+build_tables' steps in order (`apply_delta.sql`).
+
+The aggregates are a function of the set of rows loaded, so days loaded in any order, a missed
+day loaded later, or a day loaded again end in the same tables.
 """
 
 from __future__ import annotations
@@ -20,7 +38,7 @@ import datetime as dt
 import io
 import json
 import logging
-from collections.abc import Iterable
+import re
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +47,13 @@ USER_UPDATES_PREFIX = "UserUpdates/"
 PAGE_VIEWS_PREFIX = "PageViews/"
 PRODUCTION = "production"
 RECOMMENDATIONS_PER_USER = 3
+# The caps that bound a day's cost per user (bench page_views: 40,000 users, 20,000 pages): the
+# co-view pairs of a user grow with SAMPLE_PAGES squared, the candidates scored per user with
+# SAMPLE_PAGES * NEIGHBOURS. At 30 and 20 day 3's build took about 90 s and the co-view table was
+# headed for 35 million rows; at 10 and 10 it holds at most 90 pairs a user and a day's build
+# stays between 36 and 46 s from day 3 to day 12.
+SAMPLE_PAGES = 10
+NEIGHBOURS = 10
 
 
 class BadLogError(ValueError):
@@ -88,47 +113,71 @@ def parse_page_views(key: str, text: str) -> list[tuple]:
     return rows
 
 
-def read_log(s3, bucket: str, key: str) -> str:
-    """A log file's text; bytes that are not UTF-8 fail naming the key and line."""
-    from steps.core.files import utf8_text
+def sql_text(name: str) -> str:
+    """A statement file of sql/page_views/ (the pipeline's SQL lives there, beside police staging's)."""
+    from steps.core.settings import PROJECT_ROOT
 
-    return utf8_text(s3.get_key(key, bucket_name=bucket).get()["Body"].read(), key, BadLogError)
+    return (PROJECT_ROOT / "sql" / "page_views" / name).read_text()
 
 
-EVENTS_DDL = """
-CREATE TABLE IF NOT EXISTS page_view_events (
-    ts timestamptz NOT NULL, url text NOT NULL, environment text NOT NULL, user_id bigint NOT NULL,
-    first_day date NOT NULL,
-    PRIMARY KEY (ts, url, environment, user_id)
-);
-CREATE TABLE IF NOT EXISTS user_update_events (
-    updated_at timestamptz NOT NULL, user_id bigint NOT NULL, email text NOT NULL, name text NOT NULL,
-    environment text NOT NULL, first_day date NOT NULL,
-    PRIMARY KEY (updated_at, user_id, email, name, environment)
-);
-CREATE TABLE IF NOT EXISTS page_views_loaded_days (
-    day date PRIMARY KEY, keys jsonb NOT NULL, page_views bigint NOT NULL, user_updates bigint NOT NULL,
-    loaded_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS user_page_views (
-    user_id bigint NOT NULL, email text, url text NOT NULL, count bigint NOT NULL,
-    last_viewed timestamptz NOT NULL, PRIMARY KEY (user_id, url)
-);
-CREATE TABLE IF NOT EXISTS page_recommendations (
-    user_id bigint NOT NULL, email text, recommended_url text NOT NULL, rank integer NOT NULL,
-    PRIMARY KEY (user_id, rank)
-);
-"""
+def build_statements() -> list[tuple[str, str]]:
+    """apply_delta.sql's statements, in order, each with the step (its `-- step:` header) the log
+    times it under."""
+    pieces = re.split(r"^-- step: (.+)$", sql_text("apply_delta.sql"), flags=re.MULTILINE)
+    names, statements = pieces[1::2], pieces[2::2]
+    return [(name.strip(), statement.strip()) for name, statement in zip(names, statements, strict=True)]
 
 
 def ensure_tables(conn) -> None:
-    conn.execute(EVENTS_DDL)
+    """The pipeline's tables, created by load_day, which comes first in every run."""
+    conn.execute(sql_text("tables.sql"))
     conn.commit()
 
 
+def _view_schema():
+    import pyarrow as pa
+
+    return pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("url", pa.string()),
+                      ("environment", pa.string()), ("user_id", pa.int64())])  # fmt: skip
+
+
+def read_page_views(key: str, data: bytes):
+    """An Arrow table (ts, url, environment, user_id) of a JSON-lines file. Arrow's columnar reader
+    takes a well-formed file; a file it refuses, or with a field missing, is parsed again line by
+    line (`parse_page_views`), which names the bad line, or gives the rows where Arrow was only
+    stricter than the log format (a number where a text was expected, say)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    from steps.core.files import utf8_text
+
+    text = utf8_text(data, key, BadLogError)  # Arrow would take some bytes that are not UTF-8
+    schema = _view_schema()
+    try:
+        table = pj.read_json(
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(block_size=1 << 24),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+        if not any(column.null_count for column in table.columns):
+            return table
+    except pa.ArrowInvalid:
+        pass
+    rows = parse_page_views(key, text)
+    return pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema)
+
+
+def read_log(s3, bucket: str, key: str) -> bytes:
+    return s3.get_key(key, bucket_name=bucket).get()["Body"].read()
+
+
 def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
-    """Add a day's log rows to the event tables, in one transaction. `s3` lists and reads keys
-    (S3Hook-like: list_keys(bucket_name, prefix), get_key(key, bucket_name))."""
+    """Add a day's log rows to the event tables, and the new production rows to the delta, in one
+    transaction. `s3` lists and reads keys (S3Hook-like: list_keys(bucket_name, prefix),
+    get_key(key, bucket_name))."""
+    from steps.core.files import utf8_text
+    from steps.core.warehouse import copy_batches
+
     ensure_tables(conn)
     updates_prefix, views_prefix = day_prefixes(day)
     keys = sorted(
@@ -141,98 +190,63 @@ def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
         return {"day": str(day), "keys": len(keys), "already_loaded": True}
     views, updates = [], []
     for key in keys:
-        text = read_log(s3, bucket, key)
+        data = read_log(s3, bucket, key)
         if key.startswith(USER_UPDATES_PREFIX):
-            updates += parse_user_updates(key, text)
+            updates += parse_user_updates(key, utf8_text(data, key, BadLogError))
         else:
-            views += parse_page_views(key, text)
+            views.append(read_page_views(key, data))
     with conn.cursor() as cur:
-        _insert_events(cur, "page_view_events", ("ts", "url", "environment", "user_id"), views, day)
-        _insert_events(cur, "user_update_events", ("updated_at", "user_id", "email", "name", "environment"),
-                       updates, day)  # fmt: skip
+        cur.execute("CREATE TEMP TABLE incoming_views (ts timestamptz, url text, environment text, "
+                    "user_id bigint) ON COMMIT DROP")  # fmt: skip
+        view_rows = copy_batches(cur, "incoming_views", "ts, url, environment, user_id",
+                                 (b for t in views for b in t.to_batches()), f"{views_prefix}*")  # fmt: skip
+        new_views = cur.execute(sql_text("add_views.sql"), {"day": day, "env": PRODUCTION}).rowcount
+        cur.execute("CREATE TEMP TABLE incoming_updates (updated_at timestamptz, user_id bigint, email text, "
+                    "name text, environment text) ON COMMIT DROP")  # fmt: skip
+        with cur.copy("COPY incoming_updates FROM STDIN") as copy:
+            for row in updates:
+                copy.write_row(row)
+        new_updates = cur.execute(sql_text("add_updates.sql"), {"day": day, "env": PRODUCTION}).rowcount
         cur.execute(
             "INSERT INTO page_views_loaded_days (day, keys, page_views, user_updates) "
             "VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (day) DO UPDATE SET keys = EXCLUDED.keys, page_views = EXCLUDED.page_views, "
             "user_updates = EXCLUDED.user_updates, loaded_at = now()",
-            (day, json.dumps(keys), len(views), len(updates)),
+            (day, json.dumps(keys), view_rows, len(updates)),
         )
     conn.commit()
-    log.info(
-        "load_day %s: %d page views and %d user updates from %d keys",
-        day,
-        len(views),
-        len(updates),
-        len(keys),
-    )
-    return {"day": str(day), "keys": len(keys), "page_views": len(views), "user_updates": len(updates)}
+    log.info("load_day %s: %d page views and %d user updates from %d keys; new production rows: %d views, "
+             "%d updates", day, view_rows, len(updates), len(keys), new_views, new_updates)  # fmt: skip
+    return {"day": str(day), "keys": len(keys), "page_views": view_rows, "user_updates": len(updates),
+            "new_production_views": new_views, "new_production_updates": new_updates}  # fmt: skip
 
 
-def _insert_events(cur, table: str, columns: tuple[str, ...], rows: Iterable[tuple], day: dt.date) -> None:
-    """COPY into a temporary table, then add the rows not seen yet; a row seen before keeps the
-    earliest day that brought it, so a rebuild for an earlier day still counts it."""
-    listed = ", ".join(columns)
-    cur.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
-    with cur.copy(f"COPY incoming ({listed}, first_day) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row((*row, day))
-    cur.execute(
-        f"INSERT INTO {table} ({listed}, first_day) SELECT DISTINCT {listed}, first_day FROM incoming "
-        f"ON CONFLICT ({listed}) DO UPDATE SET first_day = LEAST({table}.first_day, EXCLUDED.first_day) "
-        f"WHERE EXCLUDED.first_day < {table}.first_day"
-    )
-    cur.execute("DROP TABLE incoming")
-
-
-BUILD_SQL = """
-DELETE FROM user_page_views;
-DELETE FROM page_recommendations;
-CREATE TEMP TABLE views ON COMMIT DROP AS
-    SELECT user_id, url, ts FROM page_view_events WHERE environment = %(env)s AND first_day <= %(day)s;
-CREATE TEMP TABLE emails ON COMMIT DROP AS
-    SELECT DISTINCT ON (user_id) user_id, email FROM user_update_events
-    WHERE environment = %(env)s AND first_day <= %(day)s
-    ORDER BY user_id, updated_at DESC, email;
-INSERT INTO user_page_views (user_id, email, url, count, last_viewed)
-    SELECT v.user_id, e.email, v.url, count(*), max(v.ts)
-    FROM views v LEFT JOIN emails e USING (user_id)
-    GROUP BY v.user_id, e.email, v.url;
-INSERT INTO page_recommendations (user_id, email, recommended_url, rank)
-    WITH seen AS (SELECT DISTINCT user_id, url FROM views),
-    -- Users who viewed at least one page in common, found once per pair: joining pages to the
-    -- pages of every co-viewer directly would multiply rows by the pages per user.
-    neighbours AS (
-        SELECT DISTINCT a.user_id, b.user_id AS other
-        FROM seen a JOIN seen b ON b.url = a.url AND b.user_id <> a.user_id
-    ),
-    co_views AS (
-        SELECT n.user_id, s.url, count(*) AS viewers
-        FROM neighbours n JOIN seen s ON s.user_id = n.other
-        WHERE NOT EXISTS (SELECT 1 FROM seen m WHERE m.user_id = n.user_id AND m.url = s.url)
-        GROUP BY n.user_id, s.url
-    ),
-    ranked AS (
-        SELECT user_id, url, row_number() OVER (PARTITION BY user_id ORDER BY viewers DESC, url) AS rank
-        FROM co_views
-    )
-    SELECT r.user_id, e.email, r.url, r.rank FROM ranked r LEFT JOIN emails e USING (user_id)
-    WHERE r.rank <= %(top)s;
-"""
+# A statement that fills a temporary table, which build_tables analyses (apply_delta.sql says why).
+FILLED_TEMP_TABLE = re.compile(r"CREATE TEMP TABLE (\w+) ON COMMIT DROP AS")
 
 
 def build_tables(conn, day: dt.date) -> dict:
-    """Replace both tables with the result over every loaded day up to `day`, in one transaction."""
-    ensure_tables(conn)
+    """Apply what the loaded days added since the last build to `user_page_views` and
+    `page_recommendations`, in one transaction; with nothing new it changes nothing."""
+    import time
+
+    params = {"sample": SAMPLE_PAGES, "neighbours": NEIGHBOURS, "top": RECOMMENDATIONS_PER_USER}
+    seconds: dict[str, float] = {}
     with conn.cursor() as cur:
-        for statement in filter(str.strip, BUILD_SQL.split(";\n")):
-            cur.execute(statement, {"env": PRODUCTION, "day": day, "top": RECOMMENDATIONS_PER_USER})
-        counts = {
-            table: cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("user_page_views", "page_recommendations")
-        }
-        days = cur.execute("SELECT count(*) FROM page_views_loaded_days WHERE day <= %s", (day,)).fetchone()[
-            0
-        ]
+        for name, statement in build_statements():
+            started = time.monotonic()
+            cur.execute(statement, params if "%(" in statement else None)
+            if filled := FILLED_TEMP_TABLE.search(statement):
+                cur.execute(f"ANALYZE {filled[1]}")
+            seconds[name] = seconds.get(name, 0.0) + time.monotonic() - started
+        facts = cur.execute(
+            "SELECT (SELECT count(*) FROM new_views), (SELECT count(*) FROM users_to_rank), "
+            "(SELECT count(*) FROM user_page_views), (SELECT count(*) FROM page_recommendations), "
+            "(SELECT count(*) FROM page_views_loaded_days)"
+        ).fetchone()
     conn.commit()
-    log.info("build_tables up to %s over %d days: %s", day, days, counts)
-    return {**counts, "days": days}
+    summary = dict(zip(("pages_updated", "users_ranked", "user_page_views", "page_recommendations", "days"),
+                       facts, strict=True))  # fmt: skip
+    steps_took = ", ".join(f"{name} {took:.1f}s" for name, took in seconds.items())
+    log.info("build_tables for %s: %s (%s)", day, summary, steps_took)
+    return summary

@@ -10,8 +10,13 @@ A build reads a script set:
 
 `prepare` reads and checks all of it before any SQL runs (identifiers, schemas touched, foreign
 keys: a cycle or a reference to a table without a script is an error naming the tables) and
-groups the tables into levels: a table's level is one more than its deepest parent's, so that
-each level can be created (or populated) in parallel once the levels before it are done.
+orders the tables by level: a table's level is one more than its deepest parent's. Its plan names
+each script with the SHA-256 of the text it checked; the steps run that text and refuse a file
+that changed since.
+
+Each stage (`create_tables`, `populate_tables`, `clean_tables`) walks the plan's tables in that
+order, each table in its own transaction: a table that fails stays failed alone (the tables that
+need it fail saying why), the others go on, and the stage then fails listing what failed.
 
 Every step first runs its completeness check (the table exists / has rows / the column has a
 non-null value / the lookup rows and function bodies are those of the files) and returns, saying
@@ -23,14 +28,17 @@ so in its log, when it holds: a rerun of a finished build runs the checks and no
 from __future__ import annotations
 
 import ast
-import importlib.util
+import hashlib
 import logging
+import time
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from steps.core.identifiers import checked_identifier, qualified_name, quote_identifier
+from steps.core.warehouse import merge_rows
 from steps.sql_scripts import analyse, read_script, render
 
 log = logging.getLogger(__name__)
@@ -38,8 +46,6 @@ log = logging.getLogger(__name__)
 CREATE_PREFIX = "CREATE-staging-"
 POPULATE_PREFIX = "POPULATE-staging-"
 CLEANUP_PREFIX = "CLEANUP-staging-"
-# The DAG has this many create (and populate) levels: a foreign-key chain may be this deep.
-MAX_LEVELS = 8
 DEFAULT_SCHEMA = "staging_dev"
 PROMOTED_SCHEMA = "staging"
 COMPLETE = "already complete"
@@ -137,12 +143,7 @@ def foreign_key_levels(tables: Mapping[str, TableScript]) -> list[list[str]]:
     level: dict[str, int] = {}
     for table in order:  # parents come first
         level[table] = 1 + max((level[ref] for ref in tables[table].references), default=-1)
-    depth = max(level.values()) + 1
-    if depth > MAX_LEVELS:
-        deepest = max(level, key=level.get)
-        raise BuildError(f"the foreign-key chain ending at {deepest} is {depth} tables deep; "
-                         f"the DAG creates at most {MAX_LEVELS} levels (MAX_LEVELS)")  # fmt: skip
-    return [sorted(t for t in order if level[t] == n) for n in range(depth)]
+    return [sorted(t for t in order if level[t] == n) for n in range(max(level.values()) + 1)]
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,15 @@ class Cleanup:
     table: str
     path: Path
     column: str  # complete when it holds a non-null value
+    text: str  # the module's source, as checked
 
 
 def read_cleanup(path: Path) -> Cleanup:
     """A cleanup module, read without running it: `COLUMN = "..."` and `def clean(...)`."""
     table = _table_of(path, CLEANUP_PREFIX)
+    text = read_script(path)
     try:
-        module = ast.parse(read_script(path), str(path))
+        module = ast.parse(text, str(path))
     except SyntaxError as err:
         raise BuildError(f"{path}: line {err.lineno}: {err.msg}") from None
     columns = [node.value.value for node in module.body if isinstance(node, ast.Assign)
@@ -202,20 +205,24 @@ def read_cleanup(path: Path) -> Cleanup:
         raise BuildError(f"{path}: a cleanup defines COLUMN = \"<column>\" (complete when it holds a "
                          "non-null value) and def clean(conn, schema, table)")  # fmt: skip
     try:
-        return Cleanup(table, path, checked_identifier(columns[0], "COLUMN"))
+        return Cleanup(table, path, checked_identifier(columns[0], "COLUMN"), text)
     except ValueError as err:
         raise BuildError(f"{path}: {err}") from None
 
 
 def read_populate_dir(directory: Path, tables: Mapping[str, TableScript]) -> tuple[dict, dict]:
-    """({table: POPULATE script}, {table: Cleanup}); every table named must have a CREATE script."""
+    """({table: (POPULATE script, its checked text)}, {table: Cleanup}); every table named must
+    have a CREATE script."""
     if not directory.is_dir():
         raise BuildError(f"populate_dir {directory} is not a folder")
-    populate = {_table_of(p, POPULATE_PREFIX): p for p in sorted(directory.glob(f"{POPULATE_PREFIX}*.sql"))}
+    populate = {}
+    for path in sorted(directory.glob(f"{POPULATE_PREFIX}*.sql")):
+        text = read_script(path)
+        analyse(text, str(path))
+        populate[_table_of(path, POPULATE_PREFIX)] = (path, text)
     cleanups = {c.table: c for c in map(read_cleanup, sorted(directory.glob(f"{CLEANUP_PREFIX}*.py")))}
-    for path in populate.values():
-        analyse(read_script(path), str(path))
-    for table, path in [*populate.items(), *((t, c.path) for t, c in cleanups.items())]:
+    scripts = [(table, path) for table, (path, _) in populate.items()]
+    for table, path in [*scripts, *((c.table, c.path) for c in cleanups.values())]:
         if table not in tables:
             raise BuildError(f"{path}: there is no CREATE script for table {table}")
     orphans = sorted(set(cleanups) - set(populate))
@@ -224,23 +231,34 @@ def read_populate_dir(directory: Path, tables: Mapping[str, TableScript]) -> tup
     return populate, cleanups
 
 
+def sha256_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def plan_build(inputs: BuildInputs) -> dict:
-    """Everything checked, nothing run: the plan the DAG maps its tasks over (JSON, for XCom).
+    """Everything checked, nothing run: the plan the stages walk (JSON, for XCom).
 
-    Keys: schema; create_0..create_{MAX_LEVELS-1} (lists of {schema, table, script}); lookup_file,
-    procedures_file; populate_0.. likewise; cleanups (the same, with column).
+    Keys: schema; levels (the tables' names, level by level); create and populate (one item per
+    table, in foreign-key order: table, level, script, sha256; create's also references and
+    uses_postgis); lookup_file, procedures_file (or None); cleanups (table, script, sha256, column).
     """
-
-    def item(table: str, script: Path) -> dict:
-        # What one mapped task needs: each carries the schema, so none depends on `prepare` directly.
-        return {"schema": inputs.schema, "table": table, "script": str(script)}
-
     tables = read_table_scripts(inputs.create_tables_dir)
     levels = foreign_key_levels(tables)
-    plan: dict = {"schema": inputs.schema, "lookup_file": None, "procedures_file": None, "cleanups": []}
-    for n in range(MAX_LEVELS):
-        names = levels[n] if n < len(levels) else []
-        plan[f"create_{n}"] = [item(t, tables[t].path) for t in names]
+    level_of = {table: n for n, names in enumerate(levels) for table in names}
+    ordered = [table for names in levels for table in names]
+
+    def item(table: str, path: Path, text: str) -> dict:
+        return {"table": table, "level": level_of[table], "script": str(path), "sha256": sha256_of(text)}
+
+    plan: dict = {
+        "schema": inputs.schema,
+        "levels": levels,
+        "create": [item(t, tables[t].path, tables[t].sql)
+                   | {"references": list(tables[t].references), "uses_postgis": tables[t].uses_postgis}
+                   for t in ordered],
+        "lookup_file": None,
+        "procedures_file": None,
+    }  # fmt: skip
     if inputs.lookup_file is not None:
         lookups = read_lookups(inputs.lookup_file)
         unknown = sorted(set(lookups) - set(tables))
@@ -253,12 +271,9 @@ def plan_build(inputs: BuildInputs) -> dict:
         analyse(read_script(inputs.procedures_file), str(inputs.procedures_file))
         plan["procedures_file"] = str(inputs.procedures_file)
     populate, cleanups = read_populate_dir(inputs.populate_dir, tables) if inputs.populate_dir else ({}, {})
-    populate_levels = [[t for t in level if t in populate] for level in levels]
-    populate_levels = [level for level in populate_levels if level]
-    for n in range(MAX_LEVELS):
-        names = populate_levels[n] if n < len(populate_levels) else []
-        plan[f"populate_{n}"] = [item(t, populate[t]) for t in names]
-    plan["cleanups"] = [item(c.table, c.path) | {"column": c.column} for c in cleanups.values()]
+    plan["populate"] = [item(t, populate[t][0], populate[t][1]) for t in ordered if t in populate]
+    plan["cleanups"] = [item(c.table, c.path, c.text) | {"column": c.column}
+                        for c in sorted(cleanups.values(), key=lambda c: ordered.index(c.table))]  # fmt: skip
     needs_postgis = sorted(t.table for t in tables.values() if t.uses_postgis)
     log.info("plan for schema %s: %d tables in %d foreign-key levels (%s); %d lookup file, %d procedures "
              "file, %d populate scripts, %d cleanups%s", inputs.schema, len(tables), len(levels),
@@ -266,10 +281,6 @@ def plan_build(inputs: BuildInputs) -> dict:
              inputs.procedures_file is not None, len(populate), len(cleanups),
              f"; PostGIS needed by {', '.join(needs_postgis)}" if needs_postgis else "")  # fmt: skip
     return plan
-
-
-def planned_tables(plan: Mapping, stage: str) -> list[dict]:
-    return [item for n in range(MAX_LEVELS) for item in plan[f"{stage}_{n}"]]
 
 
 # --- the database side ------------------------------------------------------------------------
@@ -298,8 +309,7 @@ def _use_schema(conn, schema: str) -> None:
 
 
 def _run_script(conn, sql: str, path: Path, schema: str) -> None:
-    """Run a script's text that `analyse` has checked in this task (the file may have changed
-    since prepare: what runs is what was checked)."""
+    """Run a script's checked text, rendered for `schema`."""
     _use_schema(conn, schema)
     conn.execute(render(sql, str(path), schema))
 
@@ -314,22 +324,31 @@ def ensure_schema(conn, schema: str) -> str:
     return "created"
 
 
-def create_table(conn, schema: str, table: str, script: Path) -> dict:
-    """Run one CREATE script, unless the table exists."""
+def checked_text(item: Mapping) -> str:
+    """The text of a planned script, which must be the text `prepare` checked (same SHA-256)."""
+    text = read_script(Path(item["script"]))
+    if sha256_of(text) != item["sha256"]:
+        raise BuildError(f"{item['script']} changed after prepare checked it: run the build again, "
+                         "so that what runs is what was checked")  # fmt: skip
+    return text
+
+
+def create_table(conn, schema: str, item: Mapping) -> dict:
+    """Run one planned CREATE script, unless the table exists."""
+    table, path = item["table"], Path(item["script"])
     if table_exists(conn, schema, table):
         log.info("%s.%s exists: %s", schema, table, COMPLETE)
         return {"table": table, "status": COMPLETE}
-    spec = read_table_script(Path(script))
-    missing = [ref for ref in spec.references if not table_exists(conn, schema, ref)]
+    missing = [ref for ref in item["references"] if not table_exists(conn, schema, ref)]
     if missing:
         raise BuildError(f"{table}: its foreign keys need {', '.join(f'{schema}.{m}' for m in missing)}, "
-                         "which do not exist (their create tasks failed?)")  # fmt: skip
-    if spec.uses_postgis and not postgis_installed(conn):
-        raise BuildError(f"{table} needs PostGIS ({spec.path.name} uses a geometry type), which this "
+                         "which do not exist (not created?)")  # fmt: skip
+    if item["uses_postgis"] and not postgis_installed(conn):
+        raise BuildError(f"{table} needs PostGIS ({path.name} uses a geometry type), which this "
                          "database lacks: CREATE EXTENSION postgis (as a superuser), then rerun")  # fmt: skip
-    _run_script(conn, spec.sql, spec.path, schema)
+    _run_script(conn, checked_text(item), path, schema)
     conn.commit()
-    log.info("created %s.%s from %s", schema, table, spec.path.name)
+    log.info("created %s.%s from %s", schema, table, path.name)
     return {"table": table, "status": "created"}
 
 
@@ -372,15 +391,8 @@ def _replace_lookup_rows(conn, schema: str, lookup: LookupTable) -> None:
     columns = ", ".join(quote_identifier(c) for c in lookup.columns)
     key = _primary_key(conn, schema, lookup.table)
     if key and set(key) <= set(lookup.columns):
-        key_list = ", ".join(quote_identifier(c) for c in key)
-        others = [c for c in lookup.columns if c not in key]
-        action = ("UPDATE SET " + ", ".join(f"{quote_identifier(c)} = EXCLUDED.{quote_identifier(c)}"
-                                            for c in others)) if others else "NOTHING"  # fmt: skip
-        conn.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM pg_temp.lookup_incoming "
-                     f"ON CONFLICT ({key_list}) DO {action}")  # fmt: skip
-        conn.execute(f"DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.lookup_incoming i "
-                     f"WHERE ({', '.join(f'i.{quote_identifier(c)}' for c in key)}) = "
-                     f"({', '.join(f't.{quote_identifier(c)}' for c in key)}))")  # fmt: skip
+        with conn.cursor() as cur:
+            merge_rows(cur, target, "pg_temp.lookup_incoming", lookup.columns, key, remove_missing=True)
     else:
         conn.execute(f"DELETE FROM {target}")
         conn.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM pg_temp.lookup_incoming")
@@ -442,22 +454,19 @@ def create_procedures(conn, schema: str, procedures_file: Path) -> dict:
     return {"functions": names, "status": "created"}
 
 
-def populate_table(conn, schema: str, table: str, script: Path) -> dict:
-    """Run one POPULATE script, unless the table has rows; fails if it leaves the table empty."""
+def populate_table(conn, schema: str, item: Mapping) -> dict:
+    """Run one planned POPULATE script, unless the table has rows; fails if it leaves the table empty."""
+    table, path = item["table"], Path(item["script"])
     if not table_exists(conn, schema, table):
-        raise BuildError(f"{schema}.{table} does not exist (its create task failed?): nothing to populate")
+        raise BuildError(f"{schema}.{table} does not exist (not created?): nothing to populate")
     if has_rows(conn, schema, table):
         log.info("%s.%s has rows: %s", schema, table, COMPLETE)
         return {"table": table, "status": COMPLETE}
-    sql = read_script(Path(script))
-    analyse(sql, str(script))
-    _run_script(conn, sql, Path(script), schema)
+    _run_script(conn, checked_text(item), path, schema)
     rows = conn.execute(f"SELECT count(*) FROM {qualified_name(schema, table)}").fetchone()[0]
     if not rows:
         conn.rollback()
-        raise BuildError(
-            f"{Path(script).name} ran but left {schema}.{table} empty: does its source hold rows?"
-        )
+        raise BuildError(f"{path.name} ran but left {schema}.{table} empty: does its source hold rows?")
     conn.commit()
     log.info("populated %s.%s: %d rows", schema, table, rows)
     return {"table": table, "rows": rows, "status": "populated"}
@@ -470,32 +479,61 @@ def _has_values(conn, schema: str, table: str, column: str) -> bool:
     ).fetchone()[0]
 
 
-def clean_table(conn, schema: str, table: str, script: Path, column: str) -> dict:
-    """Run a table's Python cleanup, unless its column already holds a non-null value."""
+def clean_table(conn, schema: str, item: Mapping) -> dict:
+    """Run a table's planned Python cleanup, unless its column already holds a non-null value."""
+    table, path, column = item["table"], Path(item["script"]), item["column"]
     if not table_exists(conn, schema, table) or not has_rows(conn, schema, table):
-        raise BuildError(
-            f"{schema}.{table} is missing or empty (its populate task failed?): nothing to clean"
-        )
+        raise BuildError(f"{schema}.{table} is missing or empty (not populated?): nothing to clean")
     if _has_values(conn, schema, table, column):
         log.info("%s.%s.%s has values: %s", schema, table, column, COMPLETE)
         return {"table": table, "status": COMPLETE}
-    spec = importlib.util.spec_from_file_location(f"staging_cleanup_{table}", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = types.ModuleType(f"staging_cleanup_{table}")
+    module.__file__ = str(path)
+    exec(compile(checked_text(item), str(path), "exec"), module.__dict__)  # the planned module, as checked
     module.clean(conn, schema, table)
     if not _has_values(conn, schema, table, column):
         conn.rollback()
-        raise BuildError(f"{Path(script).name} ran but {schema}.{table}.{column} holds no value")
+        raise BuildError(f"{path.name} ran but {schema}.{table}.{column} holds no value")
     conn.commit()
-    log.info("cleaned %s.%s with %s", schema, table, Path(script).name)
+    log.info("cleaned %s.%s with %s", schema, table, path.name)
     return {"table": table, "status": "cleaned"}
+
+
+STAGES = {"create": create_table, "populate": populate_table, "cleanups": clean_table}
+
+
+def run_stage(conn, plan: Mapping, stage: str) -> dict:
+    """Run one stage's step over the plan's tables in foreign-key order, each in its own
+    transaction. A table that fails is rolled back and the walk goes on (a table needing it then
+    fails saying so); a transient error (the connection lost, say) ends the walk at once, for the
+    task's retry, which finds the tables done so far complete. Fails at the end listing every
+    table that failed; returns each table's status, in order, when none did."""
+    from steps.core.retries import transient_reason
+
+    schema, step, statuses, failed = plan["schema"], STAGES[stage], [], {}
+    for item in plan[stage]:
+        started = time.monotonic()
+        try:
+            status = step(conn, schema, item)["status"]
+        except Exception as err:
+            conn.rollback()
+            if transient_reason(err):
+                raise
+            failed[item["table"]] = status = f"failed: {err}"
+        log.info("%s, level %s: %-32s %s (%.1f s)", stage, item["level"], item["table"], status,
+                 time.monotonic() - started)  # fmt: skip
+        statuses.append({"table": item["table"], "level": item["level"], "status": status})
+    if failed:
+        raise BuildError(f"{stage}: {len(failed)} of {len(statuses)} tables failed (the others are done): "
+                         + "; ".join(f"{table}: {why}" for table, why in failed.items()))  # fmt: skip
+    return {"schema": schema, "stage": stage, "tables": statuses}
 
 
 def verify_build(conn, plan: Mapping) -> dict:
     """Row counts of every planned table, and a failure listing whatever the build is missing."""
     schema = plan["schema"]
     rows, problems = {}, []
-    for item in planned_tables(plan, "create"):
+    for item in plan["create"]:
         if table_exists(conn, schema, item["table"]):
             rows[item["table"]] = conn.execute(
                 f"SELECT count(*) FROM {qualified_name(schema, item['table'])}"
@@ -506,7 +544,7 @@ def verify_build(conn, plan: Mapping) -> dict:
         for lookup in read_lookups(Path(plan["lookup_file"])).values():
             if lookup.table in rows and _lookup_differs(conn, schema, lookup):
                 problems.append(f"lookup table {lookup.table} does not hold the rows of the lookup file")
-    for item in planned_tables(plan, "populate"):
+    for item in plan["populate"]:
         if rows.get(item["table"]) == 0:
             problems.append(f"table {item['table']} is empty")
     for cleanup in plan["cleanups"]:

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from steps.core.files import atomic_path, write_text_atomic
-from steps.core.warehouse import Column, TableSpec, load_batches
-from steps.training_data import CANDIDATE_COLUMNS
+from steps.core.warehouse import Column, TableSpec, load_batches, read_frame
+from steps.recsys import CANDIDATE_COLUMNS, CANDIDATES_INFERENCE, CANDIDATES_TRAIN, EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -236,19 +236,12 @@ def judge(model: dict, als: dict, previous: dict | None) -> tuple[bool, str | No
 
 
 def read_table(conn, spec: TableSpec, columns: list[str], order_by: str = "rec_id"):
-    import pandas as pd
-
     listed = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT {listed} FROM {spec.qualified} ORDER BY {order_by}")
-        return pd.DataFrame(cur.fetchall(), columns=columns)
+    return read_frame(conn, f"SELECT {listed} FROM {spec.qualified} ORDER BY {order_by}")
 
 
 def read_inputs(conn):
     """candidates_train, candidates_inference and events, as DataFrames."""
-    from steps.inference_data import CANDIDATES_INFERENCE
-    from steps.training_data import CANDIDATES_TRAIN, EVENTS
-
     candidate_columns = [c.name for c in CANDIDATE_COLUMNS]
     train = read_table(conn, CANDIDATES_TRAIN.spec, [*candidate_columns, "target"])
     inference = read_table(conn, CANDIDATES_INFERENCE.spec, candidate_columns)

@@ -1,5 +1,6 @@
 """What the recommender's five DAGs share: the input files and their tables, the load step, and
-the load DAG they are all built from (PIPELINES.md 4).
+the load DAG they are all built from (PIPELINES.md 4). Every table the recommender loads is
+defined here; the ranker's own table is in `ranked_data`.
 
 Each load reads `POSTGRES_DATA_DIR/<file>.parquet`, validates its columns and types, creates the
 table if missing and upserts on `rec_id` (or, for the interactions log, replaces the table) in one
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.core.warehouse import TableSpec, load_file, warehouse_connection
+from steps.core.warehouse import Column, TableSpec, load_file, warehouse_connection
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,83 @@ class RecsFile:
     def asset_name(self) -> str:
         # Assets name tables: a DAG scheduled on it runs after the table changed, not the file.
         return f"warehouse.{self.spec.schema}.{self.spec.name}"
+
+
+CANDIDATE_COLUMNS = (
+    Column("id", "bigint"),
+    Column("rec_id", "bigint", nullable=False),
+    Column("user_id", "bigint", nullable=False),
+    Column("item_id", "bigint", nullable=False),
+    Column("als_score", "double precision", nullable=False),
+    Column("category_id", "bigint", nullable=False),
+    Column("parent_id", "bigint", nullable=False),
+    Column("available", "bigint", nullable=False),
+)
+
+# Training candidates: ALS candidates per user with the observed target, for the ranker.
+CANDIDATES_TRAIN = RecsFile(
+    "candidates_train.parquet",
+    TableSpec(
+        "candidates_train", (*CANDIDATE_COLUMNS, Column("target", "bigint", nullable=False)), key=("rec_id",)
+    ),
+)
+
+# Inference candidates: the candidates to rank for each user (no target yet).
+CANDIDATES_INFERENCE = RecsFile(
+    "candidates_inference.parquet",
+    TableSpec("candidates_inference", CANDIDATE_COLUMNS, key=("rec_id",)),
+)
+
+# The interactions the candidates were made from (RetailRocket events: view, addtocart,
+# transaction). The ranker learns from what users did after a point in time and measures itself
+# on what they did later (steps/ranked_data.py). The file is the whole log each week, and may hold
+# identical lines, so it replaces the table instead of upserting on a key.
+EVENTS = RecsFile(
+    "events.parquet",
+    TableSpec(
+        "events",
+        (
+            Column("timestamp", "bigint", nullable=False),  # milliseconds since the epoch, as in the file
+            Column("user_id", "bigint", nullable=False),
+            Column("item_id", "bigint", nullable=False),
+            Column("event", "text", nullable=False),
+        ),
+    ),
+    mode="replace",
+)
+
+# Default recommendations: the most popular items, shown to users without history.
+DEFAULT_RECS = RecsFile(
+    "top_popular.parquet",
+    TableSpec(
+        "default_recs",
+        (
+            Column("id", "bigint"),
+            Column("rec_id", "bigint", nullable=False),
+            Column("item_id", "bigint", nullable=False),
+            # The original project named it items_selected; the published file says items_cnt.
+            Column("items_selected", "bigint", aliases=("items_cnt",)),
+            Column("item_id_encoded", "bigint"),
+        ),
+        key=("rec_id",),
+    ),
+)
+
+# Online recommendations: items similar to one the user is looking at.
+ONLINE_RECS = RecsFile(
+    "similar.parquet",
+    TableSpec(
+        "online_recs",
+        (
+            Column("id", "bigint"),
+            Column("rec_id", "bigint", nullable=False),
+            Column("itemid_1", "bigint", nullable=False),
+            Column("itemid_2", "bigint", nullable=False),
+            Column("score", "double precision"),
+        ),
+        key=("rec_id",),
+    ),
+)
 
 
 def load_recs_file(conn, input_dir: Path, recs_file: RecsFile) -> dict:

@@ -1,110 +1,39 @@
 """Reading the police staging SQL scripts before any of them runs (PIPELINES.md 5).
 
 The scripts are templates written against the schema `staging` (`CREATE TABLE staging.arrests`);
-a build runs them against another schema, usually `staging_dev`. This module tokenizes a script
-the way Postgres does (comments, string literals, quoted identifiers and dollar-quoted function
-bodies are told apart from code), so that:
+a build runs them against another schema, usually `staging_dev`. Postgres' own parser and scanner
+(libpg_query, through pglast) read each script, so that:
 
-- the template schema is replaced in code only: `staging.` in a comment, a string or a function
-  body is left as written (a function body names the schema it runs against once promoted);
-- every object a statement creates, changes or drops is found, and a script that would touch a
-  schema other than the target is refused, naming the file and line;
-- the foreign keys (`REFERENCES staging.officers_hub`) are read from code only: a commented-out
-  REFERENCES is not a dependency.
+- every object a statement creates, changes or drops is read from its parse tree, and a script
+  that would touch a schema other than the target is refused, naming the file and line;
+- the foreign keys (`REFERENCES staging.officers_hub`) are the parse tree's: a commented-out
+  REFERENCES is not a dependency;
+- the template schema is replaced in code only, token by token: `staging.` in a comment, a string
+  or a function body is left as written (a function body names the schema it runs against once
+  promoted), and the rest of the text (layout, comments) is kept.
 
-Only the statements a staging build needs are accepted (table, index, view, sequence and function
-DDL, data changes, comments); anything else (`DO`, `SET`, `CREATE SCHEMA`, `COMMIT`, ...) is
-refused, because it could escape the checks or the step's transaction.
+Only the statements a staging build needs are accepted (table, index, view, sequence, type and
+function DDL, data changes, comments, ANALYZE); anything else (`DO`, `SET`, `CREATE SCHEMA`,
+`COMMIT`, ...) is refused, because it could escape the checks or the step's transaction.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from steps.core.files import utf8_text
 from steps.core.identifiers import checked_identifier, quote_identifier
 
 TEMPLATE_SCHEMA = "staging"
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<comment>--[^\n]*)
-  | (?P<block>/\*)
-  | (?P<estring>[eE]'(?:\\.|''|[^'\\])*')
-  | (?P<string>'(?:''|[^'])*')
-  | (?P<quoted>"(?:""|[^"])*")
-  | (?P<dollar>\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
-  | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)
-  | (?P<punct>::|.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
 
 class ScriptError(ValueError):
     """A script that cannot be run as it is; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # space, comment, string, quoted, dollar (a whole $tag$...$tag$ body), word, number, punct
-    text: str
-    line: int
-
-    @property
-    def is_code(self) -> bool:
-        return self.kind not in ("space", "comment")
-
-    @property
-    def is_identifier(self) -> bool:
-        return self.kind in ("word", "quoted")
-
-    @property
-    def identifier(self) -> str:
-        """The name this token stands for: folded to lower case unless quoted."""
-        return self.text[1:-1].replace('""', '"') if self.kind == "quoted" else self.text.lower()
-
-    def keyword(self) -> str:
-        return self.text.upper() if self.kind == "word" else ""
-
-
-def tokenize(sql: str, source: str) -> list[Token]:
-    tokens: list[Token] = []
-    pos, line = 0, 1
-    while pos < len(sql):
-        match = _TOKEN.match(sql, pos)
-        kind, end = match.lastgroup, match.end()
-        if kind == "block":  # block comments nest in Postgres
-            depth, end = 1, pos + 2
-            while depth and end < len(sql):
-                if sql.startswith("/*", end):
-                    depth, end = depth + 1, end + 2
-                elif sql.startswith("*/", end):
-                    depth, end = depth - 1, end + 2
-                else:
-                    end += 1
-            if depth:
-                raise ScriptError(f"{source}: line {line}: a /* comment is never closed")
-            kind = "comment"
-        elif kind == "dollar":
-            closing = sql.find(match.group(), end)
-            if closing < 0:
-                raise ScriptError(f"{source}: line {line}: {match.group()} quoted text is never closed")
-            end = closing + len(match.group())
-        elif kind == "punct" and match.group() in ("'", '"'):
-            raise ScriptError(f"{source}: line {line}: a {match.group()} quote is never closed")
-        elif kind == "estring":
-            kind = "string"
-        text = sql[pos:end]
-        tokens.append(Token(kind, text, line))
-        line += text.count("\n")
-        pos = end
-    return tokens
 
 
 @dataclass(frozen=True)
@@ -119,7 +48,7 @@ class Name:
 
 @dataclass
 class ScriptFacts:
-    """What one script does, read from its code."""
+    """What one script does, read from its parse tree."""
 
     source: str
     tables_created: list[Name] = field(default_factory=list)
@@ -129,68 +58,63 @@ class ScriptFacts:
     uses_postgis: bool = False
 
 
-# Statements a staging script may hold, by their first word.
-_ALLOWED_STARTS = {"CREATE", "DROP", "ALTER", "COMMENT", "INSERT", "UPDATE", "DELETE", "TRUNCATE",
-                   "WITH", "SELECT", "ANALYZE"}  # fmt: skip
-_CREATABLE = {"TABLE", "INDEX", "VIEW", "SEQUENCE", "FUNCTION", "PROCEDURE", "TYPE"}
-_CREATE_MODIFIERS = {"OR", "REPLACE", "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "UNIQUE",
-                     "MATERIALIZED", "RECURSIVE"}  # fmt: skip
 _POSTGIS_TYPES = {"geometry", "geography", "box2d", "box3d", "raster"}
+# The objects a staging script may create, alter, drop or comment on (pglast's ObjectType names).
+_OBJECTS = {"TABLE", "INDEX", "VIEW", "MATVIEW", "SEQUENCE", "FUNCTION", "PROCEDURE", "TYPE", "COLUMN"}
+_COMMENTS = {"SQL_COMMENT", "C_COMMENT"}
+_PARSE_ERRORS = {  # libpg_query's words for an unclosed token, and ours
+    "unterminated /* comment": "a /* comment is never closed",
+    "unterminated quoted string": "a ' quote is never closed",
+    "unterminated quoted identifier": 'a " quote is never closed',
+    "unterminated dollar-quoted string": "a $...$ quoted text is never closed",
+}
 
 
-class _Statement:
-    """The code tokens of one statement, with a cursor for the little parsing we do."""
+class _Script:
+    """A script's text, its code tokens and its statements, with lines for the messages."""
 
-    def __init__(self, tokens: list[Token], source: str):
-        self.tokens = tokens
-        self.source = source
+    def __init__(self, sql: str, source: str):
+        from pglast.parser import ParseError, parse_sql, scan
 
-    @property
-    def line(self) -> int:
-        return self.tokens[0].line
+        self.sql, self.source = sql, source
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", sql)]
+        try:
+            self.statements = parse_sql(sql)
+        except ParseError as err:
+            message, offset = err.args[0], err.args[1] if len(err.args) > 1 else 0
+            known = next((ours for theirs, ours in _PARSE_ERRORS.items() if message.startswith(theirs)), None)
+            raise self.error(known or f"not valid SQL: {message}", self.line(offset)) from None
+        self.tokens = [t for t in scan(sql) if t.name not in _COMMENTS]
+        self._token_starts = [t.start for t in self.tokens]
 
-    def error(self, message: str, line: int | None = None) -> ScriptError:
-        return ScriptError(f"{self.source}: line {line or self.line}: {message}")
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self._line_starts, offset)
 
-    def words(self, start: int, count: int) -> list[str]:
-        return [t.keyword() for t in self.tokens[start : start + count]]
+    def error(self, message: str, line: int) -> ScriptError:
+        return ScriptError(f"{self.source}: line {line}: {message}")
 
-    def skip(self, index: int, *keywords: str) -> int:
-        while index < len(self.tokens) and self.tokens[index].keyword() in keywords:
-            index += 1
-        return index
+    def text(self, token) -> str:
+        return self.sql[token.start : token.end + 1]
 
-    def name_at(self, index: int, column: bool = False) -> tuple[Name | None, int]:
-        """The (possibly schema-qualified) name starting at `index`, and the index after it; with
-        `column`, the table of a `[schema.]table.column` name."""
-        tokens = self.tokens
-        if index >= len(tokens) or not tokens[index].is_identifier:
-            return None, index
-        parts = [tokens[index]]
-        while (index + 2 < len(tokens) and tokens[index + 1].text == "."
-               and tokens[index + 2].is_identifier):  # fmt: skip
-            parts.append(tokens[index + 2])
-            index += 2
-        if column:
-            parts = parts[:-1]
-        if not parts or len(parts) > 2:
-            raise self.error(f"cannot read the name {'.'.join(p.text for p in parts)!r}", tokens[index].line)
-        schema = parts[0].identifier if len(parts) == 2 else None
-        return Name(schema, parts[-1].identifier, parts[0].line), index + 1
+    def statement_tokens(self, raw) -> list:
+        """The code tokens of one statement (its location may start at a comment before it)."""
+        start = raw.stmt_location
+        end = start + raw.stmt_len if raw.stmt_len else len(self.sql)
+        first, after = (bisect.bisect_left(self._token_starts, offset) for offset in (start, end))
+        return self.tokens[first:after]
 
 
-def split_statements(tokens: list[Token], source: str) -> list[_Statement]:
-    statements, current = [], []
-    for token in tokens:
-        if token.text == ";" and token.kind == "punct":
-            if current:
-                statements.append(_Statement(current, source))
-            current = []
-        elif token.is_code:
-            current.append(token)
-    if current:
-        statements.append(_Statement(current, source))
-    return statements
+def _walk(node: Any):
+    """Every parse-tree node under `node`, itself included."""
+    from pglast import ast
+
+    if isinstance(node, ast.Node):
+        yield node
+        for attribute in node:
+            yield from _walk(getattr(node, attribute))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _walk(item)
 
 
 def analyse(sql: str, source: str) -> ScriptFacts:
@@ -201,133 +125,114 @@ def analyse(sql: str, source: str) -> ScriptFacts:
     has one. Function names are the exception: the build creates every function in its target
     schema, whatever the script says (see `render`).
     """
+    script = _Script(sql, source)
     facts = ScriptFacts(source)
-    for statement in split_statements(tokenize(sql, source), source):
-        _analyse_statement(statement, facts)
+    for raw in script.statements:
+        tokens = script.statement_tokens(raw)
+        _analyse_statement(script, raw.stmt, script.line(tokens[0].start) if tokens else 1, tokens, facts)
     return facts
 
 
-def _analyse_statement(st: _Statement, facts: ScriptFacts) -> None:
-    first = st.tokens[0].keyword()
-    if first not in _ALLOWED_STARTS:
-        shown = " ".join(t.text for t in st.tokens[:3])
-        raise st.error(f"`{shown} ...` is not allowed in a staging script (only table, index, view, "
-                       "sequence and function definitions, comments and data changes)")  # fmt: skip
+def _refusal(script: _Script, tokens: list, line: int) -> ScriptError:
+    """What a statement that is not allowed is called in the message: `DROP SCHEMA`, or its first
+    words."""
+    words = [script.text(t) for t in tokens[:4]]
+    first = words[0].upper() if words else ""
+    if first in ("CREATE", "DROP", "ALTER", "COMMENT"):
+        kinds = [w.upper() for w in words[1:] if w.upper() not in ("OR", "REPLACE", "ON", "TEMP", "UNIQUE")]
+        what = f"{first}{' ON' if first == 'COMMENT' else ''} {kinds[0] if kinds else '(nothing)'}"
+        return script.error(f"{what} is not allowed in a staging script", line)
+    return script.error(
+        f"`{' '.join(words[:3])} ...` is not allowed in a staging script (only table, index, view, sequence "
+        "and function definitions, comments and data changes)",
+        line,
+    )
+
+
+def _analyse_statement(script: _Script, stmt, line: int, tokens: list, facts: ScriptFacts) -> None:
+    from pglast import ast, enums
+
+    def name_line(offset: int | None) -> int:
+        return script.line(offset) if offset is not None and offset >= 0 else line
+
+    def relation(range_var) -> Name:
+        return Name(range_var.schemaname, range_var.relname, name_line(range_var.location))
+
+    def named(parts) -> Name:  # [schema,] name, as String nodes (no location: the statement's line)
+        values = [part.sval for part in parts]
+        return Name(values[-2] if len(values) > 1 else None, values[-1], line)
+
     writes: list[Name] = []
-    if first == "CREATE":
-        index = st.skip(1, *_CREATE_MODIFIERS)
-        kind = st.tokens[index].keyword() if index < len(st.tokens) else ""
-        if kind not in _CREATABLE:
-            raise st.error(f"CREATE {kind or '(nothing)'} is not allowed in a staging script")
-        index = st.skip(index + 1, "IF", "NOT", "EXISTS", "CONCURRENTLY")
-        if kind == "INDEX":
-            # CREATE INDEX [name] ON [ONLY] table: the index lives with its table.
-            while index < len(st.tokens) and st.tokens[index].keyword() != "ON":
-                index += 1
-            index = st.skip(index + 1, "ONLY")
-        name, index = st.name_at(index)
-        if name is None:
-            raise st.error(f"CREATE {kind}: cannot read the name that follows")
-        if kind in ("FUNCTION", "PROCEDURE"):
-            facts.functions.append(name)
-            body = _function_body(st, index)
+    match stmt:
+        case ast.CreateStmt(relation=table):
+            writes.append(relation(table))
+            facts.tables_created.append(writes[-1])
+        case ast.CreateTableAsStmt(into=into, objtype=objtype):
+            if objtype == enums.ObjectType.OBJECT_TABLE:
+                facts.tables_created.append(relation(into.rel))
+        case ast.IndexStmt(relation=table) | ast.AlterTableStmt(relation=table) | ast.ViewStmt(view=table):
+            writes.append(relation(table))
+        case ast.CreateSeqStmt(sequence=sequence) | ast.AlterSeqStmt(sequence=sequence):
+            writes.append(relation(sequence))
+        case ast.RenameStmt(relation=table) if table is not None:
+            writes.append(relation(table))
+        case ast.CompositeTypeStmt(typevar=type_):
+            writes.append(relation(type_))
+        case ast.CreateEnumStmt(typeName=parts) | ast.CreateRangeStmt(typeName=parts):
+            writes.append(named(parts))
+        case ast.CreateFunctionStmt(funcname=parts, options=options):
+            facts.functions.append(named(parts))
+            body = next((o.arg[0].sval for o in options or () if o.defname == "as" and o.arg), None)
             if body is not None:
-                facts.function_bodies[name.name] = body
-        else:
-            writes.append(name)
-            if kind == "TABLE":
-                facts.tables_created.append(name)
-    elif first == "DROP":
-        kind = st.tokens[1].keyword() if len(st.tokens) > 1 else ""
-        if kind == "MATERIALIZED":
-            kind = "VIEW"
-        if kind not in _CREATABLE:
-            raise st.error(f"DROP {kind or '(nothing)'} is not allowed in a staging script")
-        index = st.skip(2, "VIEW", "IF", "EXISTS", "CONCURRENTLY")
-        writes += _name_list(st, index)
-    elif first == "ALTER":
-        kind = st.tokens[1].keyword() if len(st.tokens) > 1 else ""
-        if kind not in ("TABLE", "INDEX", "SEQUENCE", "VIEW"):
-            raise st.error(f"ALTER {kind or '(nothing)'} is not allowed in a staging script")
-        if any(a.keyword() == "SET" and b.keyword() == "SCHEMA" for a, b in pairwise(st.tokens)):
-            raise st.error("ALTER ... SET SCHEMA would move an object out of the schema being built")
-        name, _ = st.name_at(st.skip(2, "IF", "EXISTS", "ONLY"))
-        writes.append(name)
-    elif first == "COMMENT":
-        # COMMENT ON TABLE x / COLUMN x.col: the table is the name without its last part.
-        kind = st.tokens[2].keyword() if len(st.tokens) > 2 else ""
-        if kind not in ("TABLE", "COLUMN", "VIEW", "INDEX", "SEQUENCE", "FUNCTION"):
-            raise st.error(f"COMMENT ON {kind or '(nothing)'} is not allowed in a staging script")
-        if kind != "FUNCTION":
-            writes.append(st.name_at(3, column=kind == "COLUMN")[0])
-    writes += _data_changes(st)
-    facts.references += _references(st)
-    facts.uses_postgis |= any(t.is_identifier and t.identifier in _POSTGIS_TYPES for t in st.tokens)
+                facts.function_bodies[parts[-1].sval] = body
+        case ast.DropStmt(removeType=kind, objects=objects) if kind.name.removeprefix("OBJECT_") in _OBJECTS:
+            for dropped in objects:
+                parts = dropped.objname if isinstance(dropped, ast.ObjectWithArgs) else dropped
+                writes.append(named(parts))
+        case ast.CommentStmt(objtype=kind, object=target) if kind.name.removeprefix("OBJECT_") in _OBJECTS:
+            if kind not in (enums.ObjectType.OBJECT_FUNCTION, enums.ObjectType.OBJECT_PROCEDURE):
+                # COMMENT ON COLUMN x.col: the table is the name without its last part.
+                parts = target[:-1] if kind == enums.ObjectType.OBJECT_COLUMN else target
+                writes.append(named(parts))
+        case ast.VacuumStmt(is_vacuumcmd=False) | ast.SelectStmt() | ast.InsertStmt() | ast.UpdateStmt():
+            pass  # what they write is found below, wherever it is in the statement
+        case ast.DeleteStmt() | ast.TruncateStmt():
+            pass
+        case ast.AlterObjectSchemaStmt():
+            raise script.error("ALTER ... SET SCHEMA would move an object out of the schema built", line)
+        case _:
+            raise _refusal(script, tokens, line)
+
+    for node in _walk(stmt):
+        match node:
+            case ast.InsertStmt(relation=table) | ast.UpdateStmt(relation=table) | ast.IntoClause(rel=table):
+                writes.append(relation(table))
+            case ast.DeleteStmt(relation=table) | ast.MergeStmt(relation=table):
+                writes.append(relation(table))
+            case ast.TruncateStmt(relations=tables):
+                writes += [relation(table) for table in tables]
+            case ast.Constraint(contype=enums.ConstrType.CONSTR_FOREIGN, pktable=referenced):
+                foreign = relation(referenced)
+                if foreign.schema not in (None, TEMPLATE_SCHEMA):
+                    raise script.error(f"a foreign key to {foreign}, outside the schema being built: refused",
+                                       foreign.line)  # fmt: skip
+                facts.references.append(Name(TEMPLATE_SCHEMA, foreign.name, foreign.line))
+            case ast.TypeName(names=parts) if parts and parts[-1].sval in _POSTGIS_TYPES:
+                facts.uses_postgis = True
+
     for name in writes:
-        if name is None:
-            raise st.error("cannot read the name of the object this statement changes")
         if name.schema is None:
-            raise st.error(f"{name.name}: name its schema ({TEMPLATE_SCHEMA}.{name.name}); an unqualified "
-                           "name could resolve to a table of another schema", name.line)  # fmt: skip
+            raise script.error(f"{name.name}: name its schema ({TEMPLATE_SCHEMA}.{name.name}); an "
+                               "unqualified name could resolve to a table of another schema",
+                               name.line)  # fmt: skip
         if name.schema != TEMPLATE_SCHEMA:
-            raise st.error(f"{name} is outside the schema being built ({TEMPLATE_SCHEMA}.*): refused",
-                           name.line)  # fmt: skip
+            raise script.error(f"{name} is outside the schema being built ({TEMPLATE_SCHEMA}.*): refused",
+                               name.line)  # fmt: skip
 
 
-def _name_list(st: _Statement, index: int) -> list[Name]:
-    names = []
-    while True:
-        name, index = st.name_at(index)
-        names.append(name)
-        if index < len(st.tokens) and st.tokens[index].text == ",":
-            index += 1
-            continue
-        return names
-
-
-def _data_changes(st: _Statement) -> list[Name]:
-    """Tables written by INSERT INTO / UPDATE / DELETE FROM / TRUNCATE / SELECT INTO / MERGE INTO,
-    wherever they appear (a WITH may hold several)."""
-    names = []
-    tokens = st.tokens
-    for index, token in enumerate(tokens):
-        word = token.keyword()
-        previous = tokens[index - 1].keyword() if index else ""
-        if word == "INTO" and previous in ("INSERT", "MERGE"):
-            names.append(st.name_at(index + 1)[0])
-        elif word == "INTO":  # SELECT ... INTO new_table creates a table
-            names.append(st.name_at(st.skip(index + 1, "TEMP", "TEMPORARY", "UNLOGGED", "TABLE"))[0])
-        elif word == "FROM" and previous == "DELETE":
-            names.append(st.name_at(st.skip(index + 1, "ONLY"))[0])
-        elif word == "UPDATE" and previous not in ("DO", "FOR", "KEY", "ON"):
-            # not ON CONFLICT DO UPDATE, SELECT ... FOR [NO KEY] UPDATE or ON UPDATE CASCADE
-            names.append(st.name_at(st.skip(index + 1, "ONLY"))[0])
-        elif word == "TRUNCATE":
-            names += _name_list(st, st.skip(index + 1, "TABLE", "ONLY"))
-    return names
-
-
-def _references(st: _Statement) -> list[Name]:
-    refs = []
-    for index, token in enumerate(st.tokens):
-        if token.keyword() == "REFERENCES":
-            name, _ = st.name_at(index + 1)
-            if name is None:
-                raise st.error("REFERENCES: cannot read the table that follows", token.line)
-            if name.schema not in (None, TEMPLATE_SCHEMA):
-                raise st.error(f"a foreign key to {name}, outside the schema being built: refused",
-                               token.line)  # fmt: skip
-            refs.append(Name(TEMPLATE_SCHEMA, name.name, name.line))
-    return refs
-
-
-def _function_body(st: _Statement, index: int) -> str | None:
-    """The text of a function's dollar-quoted body (what Postgres keeps in pg_proc.prosrc)."""
-    for before, token in pairwise(st.tokens[index:]):
-        if before.keyword() == "AS" and token.kind == "dollar":
-            tag_length = token.text.index("$", 1) + 1
-            return token.text[tag_length:-tag_length]
-    return None
+def _identifier(text: str) -> str:
+    """The name an identifier token stands for: folded to lower case unless quoted."""
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
 
 
 def render(sql: str, source: str, schema: str) -> str:
@@ -335,45 +240,36 @@ def render(sql: str, source: str, schema: str) -> str:
     defines created in `schema` (the real procedures file names `public` and `production`: a build
     of `staging_dev` must not replace the functions that production uses today)."""
     target = quote_identifier(checked_identifier(schema, "schema"), "schema")
-    out = []
-    tokens = tokenize(sql, source)
-    code = [i for i, t in enumerate(tokens) if t.is_code]
-    next_code = dict(pairwise(code))
-    previous_code = {b: a for a, b in pairwise(code)}
-    skip_until = -1
+    script = _Script(sql, source)
+    tokens = script.tokens
+    replaced: dict[int, tuple[int, str]] = {}  # start -> (end, text)
     for index, token in enumerate(tokens):
-        if index <= skip_until:
-            continue
-        follower = tokens[next_code[index]] if index in next_code else None
-        if token.keyword() in ("FUNCTION", "PROCEDURE") and _creates(tokens, previous_code, index):
-            # Rewrite `FUNCTION [schema.]name` as `FUNCTION target.name`.
-            out.append(token.text + " ")
-            name_index = next_code[index]
-            after = next_code.get(name_index)
-            if after is not None and tokens[after].text == "." and after in next_code:
-                name_index = next_code[after]
-            out.append(f"{target}.{tokens[name_index].text}")
-            skip_until = name_index
-            continue
-        if (token.is_identifier and token.identifier == TEMPLATE_SCHEMA and follower is not None
-                and follower.text == "."):  # fmt: skip
-            out.append(target)
-            continue
-        out.append(token.text)
+        creates_function = token.name in ("FUNCTION", "PROCEDURE") and _follows_create(tokens, index)
+        if creates_function and index + 1 < len(tokens):
+            # `FUNCTION [schema.]name` becomes `FUNCTION target.name`.
+            first = name = tokens[index + 1]
+            if index + 3 < len(tokens) and tokens[index + 2].name == "ASCII_46":
+                name = tokens[index + 3]
+            replaced[first.start] = (name.end + 1, f"{target}.{script.text(name)}")
+    for token, after in pairwise(tokens):
+        if (token.name == "IDENT" and after.name == "ASCII_46" and token.start not in replaced
+                and _identifier(script.text(token)) == TEMPLATE_SCHEMA):  # fmt: skip
+            replaced[token.start] = (token.end + 1, target)
+    out, position = [], 0
+    for start in sorted(replaced):
+        if start < position:
+            continue  # inside a function name already rewritten
+        end, text = replaced[start]
+        out += [sql[position:start], text]
+        position = end
+    out.append(sql[position:])
     return "".join(out)
 
 
-def _creates(tokens: list[Token], previous_code: dict[int, int], index: int) -> bool:
+def _follows_create(tokens: list, index: int) -> bool:
     """Whether the FUNCTION keyword at `index` follows CREATE [OR REPLACE]."""
-    seen = index
-    while seen in previous_code:
-        seen = previous_code[seen]
-        word = tokens[seen].keyword()
-        if word == "CREATE":
-            return True
-        if word not in ("OR", "REPLACE"):
-            return False
-    return False
+    before = [t.name for t in tokens[max(0, index - 3) : index]]
+    return before[-1:] == ["CREATE"] or before[-3:] == ["CREATE", "OR", "REPLACE"]
 
 
 def read_script(path: Path) -> str:

@@ -172,9 +172,9 @@ def plan_pairs(nodes_file: Path, n: int, key: str, paths: RunPaths) -> dict:
 class EstimatesClient:
     """POST {base_url}/v1.2/requests/estimate with a bearer token, as Uber's API took it.
 
-    Transient failures (connection errors, 5xx) are retried with backoff; a 429 waits the
-    Retry-After it names, but never past `deadline` (a monotonic time), so the task's own timeout
-    is not blown: then the pair is given up with its status.
+    Transient failures (connection errors, 5xx) are retried with exponential backoff; a 429 waits
+    the Retry-After it names. No wait runs past `deadline` (a monotonic time), so the task's own
+    timeout is not blown: the pair is then given up with its status. Retries are tenacity's.
     """
 
     base_url: str
@@ -186,6 +186,7 @@ class EstimatesClient:
 
     def estimate(self, pair: dict) -> dict:
         import requests
+        import tenacity
 
         body = {
             "start_latitude": pair["start_lat"], "start_longitude": pair["start_lon"],
@@ -195,34 +196,34 @@ class EstimatesClient:
         if self.tag:
             headers["X-Request-Tag"] = self.tag
         url = self.base_url.rstrip("/") + "/v1.2/requests/estimate"
-        status = "error"
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = requests.post(url, json=body, headers=headers, timeout=30)
-            except requests.RequestException as err:
-                status = f"error: {type(err).__name__}"
-                self._pause(self.backoff_seconds * 2 ** (attempt - 1))
-                continue
-            if response.status_code == 200:
-                return {"status": "ok", "response": response.json()}
-            status = f"http {response.status_code}"
-            if response.status_code == 429:
-                wait = float(response.headers.get("Retry-After") or self.backoff_seconds)
-                if not self._pause(wait):
-                    return {"status": "rate limited", "response": _json_or_text(response)}
-                continue
-            if response.status_code >= 500:
-                self._pause(self.backoff_seconds * 2 ** (attempt - 1))
-                continue
-            return {"status": status, "response": _json_or_text(response)}  # 4xx: retrying will not help
-        return {"status": status, "response": None}
 
-    def _pause(self, seconds: float) -> bool:
-        """Sleep unless that would pass the deadline; False when it would."""
-        if self.deadline is not None and time.monotonic() + seconds > self.deadline:
-            return False
-        time.sleep(seconds)
-        return True
+        stop = tenacity.stop_after_attempt(self.max_attempts)
+        if self.deadline is not None:
+            stop |= tenacity.stop_before_delay(self.deadline - time.monotonic())
+        post = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(requests.RequestException)
+            | tenacity.retry_if_result(lambda answer: answer.status_code == 429 or answer.status_code >= 500),
+            wait=self._wait,
+            stop=stop,
+            # Given up: the last answer, or the last error, decides the pair's status.
+            retry_error_callback=lambda state: state.outcome.exception() or state.outcome.result(),
+        )
+        answer = post(requests.post, url, json=body, headers=headers, timeout=30)
+        if isinstance(answer, requests.RequestException):
+            return {"status": f"error: {type(answer).__name__}", "response": None}
+        if answer.status_code == 200:
+            return {"status": "ok", "response": answer.json()}
+        if answer.status_code == 429:
+            return {"status": "rate limited", "response": _json_or_text(answer)}
+        if answer.status_code >= 500:
+            return {"status": f"http {answer.status_code}", "response": None}
+        return {"status": f"http {answer.status_code}", "response": _json_or_text(answer)}  # 4xx: not retried
+
+    def _wait(self, state) -> float:
+        """The Retry-After of a 429, else exponential backoff."""
+        if not state.outcome.failed and state.outcome.result().status_code == 429:
+            return float(state.outcome.result().headers.get("Retry-After") or self.backoff_seconds)
+        return self.backoff_seconds * 2 ** (state.attempt_number - 1)
 
 
 def _json_or_text(response) -> Any:
@@ -232,8 +233,9 @@ def _json_or_text(response) -> Any:
         return response.text[:500]
 
 
-def fetch_estimates(client: EstimatesClient, paths: RunPaths, requested_at: dt.datetime) -> dict:
-    """One API call per pair not fetched yet; each answer is appended to the progress file."""
+def fetch_estimates(client: EstimatesClient, paths: RunPaths) -> dict:
+    """One API call per pair not fetched yet; each answer is appended to the progress file with
+    the time it was asked for (`requested_at`)."""
     if already_complete([paths.estimates], "fetch_estimates"):
         return _fetch_summary(paths)
     pairs = json.loads(paths.pairs.read_text())
@@ -305,6 +307,8 @@ CREATE TABLE IF NOT EXISTS trip_model_runs (
 
 
 def ensure_tables(conn) -> None:
+    """The pipeline's tables, created by its first warehouse step (store_estimates); the later
+    steps of a run find them there."""
     for ddl in (ESTIMATES_DDL, PREDICTIONS_DDL, RUNS_DDL):
         conn.execute(ddl)
     conn.commit()
@@ -346,20 +350,14 @@ def _features(frame, when: dt.datetime):
 
 
 def _run_rows(conn, key: str):
-    return _query_frame(
+    from steps.core.warehouse import read_frame
+
+    return read_frame(
         conn,
         "SELECT id, geodesic_m, start_lat, start_lon, end_lat, end_lon, duration_s FROM trip_estimates "
         "WHERE run_key = %s AND status = 'ok' AND duration_s IS NOT NULL ORDER BY pair",
         (key,),
     )
-
-
-def _query_frame(conn, sql: str, params: tuple):
-    import pandas as pd
-
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
 def new_model():
@@ -383,7 +381,6 @@ def validate(conn, paths: RunPaths, key: str, when: dt.datetime) -> dict:
     import numpy as np
     from sklearn.model_selection import KFold
 
-    ensure_tables(conn)
     if paths.predictions.exists():
         log.info("validate: already complete, predictions in %s", paths.predictions)
         return {"predictions": str(paths.predictions)}
@@ -410,7 +407,6 @@ def validate(conn, paths: RunPaths, key: str, when: dt.datetime) -> dict:
 def store_validation(conn, paths: RunPaths, key: str) -> dict:
     import pandas as pd
 
-    ensure_tables(conn)
     done = conn.execute(
         "SELECT mae_s, baseline_mae_s FROM trip_model_runs WHERE run_key = %s", (key,)
     ).fetchone()
@@ -444,7 +440,6 @@ def train(conn, data_dir: Path, key: str, when: dt.datetime) -> dict:
     fresh one when there is none; save it as this run's model file."""
     import joblib
 
-    ensure_tables(conn)
     record = conn.execute(
         "SELECT model_path, continued_from, trained_rows, mae_s, baseline_mae_s FROM trip_model_runs "
         "WHERE run_key = %s", (key,)

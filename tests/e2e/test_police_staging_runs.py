@@ -18,14 +18,16 @@ pytestmark = pytest.mark.e2e
 DATE = "2026-03-02"
 
 
-def latest_attempt_logs(workspace, task_prefix: str) -> dict[str, str]:
-    """{task/map_index: text of its latest attempt's log} for the run of DATE."""
-    runs = workspace["logs"] / "dag_id=police_staging"
-    logs = {}
-    for folder in runs.glob(f"run_id=manual__{DATE}*/task_id={task_prefix}*/map_index=*"):
-        attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
-        logs[f"{folder.parent.name}/{folder.name}"] = attempts[-1].read_text()
-    return logs
+def latest_attempt_log(workspace, task_id: str) -> str:
+    """The text of the task's latest attempt's log in the run of DATE."""
+    [folder] = (workspace["logs"] / "dag_id=police_staging").glob(f"run_id=manual__{DATE}*/task_id={task_id}")
+    attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
+    return attempts[-1].read_text()
+
+
+def tables_reported(log: str, stage: str, status: str) -> list[str]:
+    """The tables a stage's log reports with `status`, in the order it walked them."""
+    return re.findall(rf"{stage}, level \d+: (\w+) +{status}", log)
 
 
 def staging_dev_functions(conn) -> list[tuple]:
@@ -45,8 +47,9 @@ def test_build_rerun_and_promote(workspace, tmp_path):
     assert built["schema"] == "staging_dev" and built["tables"] == 14
     assert all(built["rows_by_table"].values())
     assert re.search(r"charges\s+\d+", first.stdout)  # the summary prints the row count per table
-    mapped = [t for t in run["tasks"] if t.startswith("create_tables.level_") and "[" in t]
-    assert len(mapped) == 14 and {run["tasks"][t] for t in mapped} == {"success"}
+    assert {run["tasks"][t] for t in ("create_tables", "populate_tables", "clean_tables")} == {"success"}
+    created = tables_reported(latest_attempt_log(workspace, "create_tables"), "create", "created")
+    assert len(created) == 14 and created.index("officers_hub") < created.index("events_hub") < created.index("charges")
     [message] = json.loads(summary.read_text())["telegram_messages"]  # a weekly DAG: success is sent too
     assert message.startswith(f"DAG police_staging with run_id=manual__{DATE}") and "finished successfully." in message
 
@@ -60,13 +63,12 @@ def test_build_rerun_and_promote(workspace, tmp_path):
                       "--summary-json", str(summary))  # fmt: skip
     runs = {r["dag_id"]: r for r in json.loads(summary.read_text())["runs"]}
     assert runs["police_staging"]["state"] == "success"
-    create_logs = latest_attempt_logs(workspace, "create_tables.level_")
-    assert len(create_logs) == 14
-    assert all(
-        "already complete" in text and "created staging_dev" not in text for text in create_logs.values()
-    )
-    populate_logs = latest_attempt_logs(workspace, "populate_tables.level_")
-    assert len(populate_logs) == 7 and all("has rows: already complete" in t for t in populate_logs.values())
+    create_log = latest_attempt_log(workspace, "create_tables")
+    assert tables_reported(create_log, "create", "already complete") == created
+    assert "created staging_dev" not in create_log
+    populate_log = latest_attempt_log(workspace, "populate_tables")
+    assert len(tables_reported(populate_log, "populate", "already complete")) == 7
+    assert populate_log.count("has rows: already complete") == 7
     assert runs["police_staging_promote"]["state"] == "failed" and second.returncode == 1
     assert "not confirmed: trigger with confirm=true" in second.stdout
     with warehouse_between_runs(workspace) as conn:

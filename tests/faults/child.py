@@ -12,8 +12,7 @@ from pathlib import Path
 
 def load_candidates(folder: str) -> None:
     from steps.core.warehouse import warehouse_connection
-    from steps.inference_data import CANDIDATES_INFERENCE
-    from steps.recsys import load_recs_file
+    from steps.recsys import CANDIDATES_INFERENCE, load_recs_file
 
     with warehouse_connection() as conn:
         print(load_recs_file(conn, Path(folder), CANDIDATES_INFERENCE))
@@ -24,7 +23,7 @@ def fetch_estimates(api_url: str, token: str, data_dir: str, key: str) -> None:
 
     client = trip_time.EstimatesClient(api_url, token, tag=key)
     paths = trip_time.run_paths(Path(data_dir), key)
-    print(trip_time.fetch_estimates(client, paths, dt.datetime.fromisoformat(key.replace("Z", "+00:00"))))
+    print(trip_time.fetch_estimates(client, paths))
 
 
 def build_page_views(day: str) -> None:
@@ -35,12 +34,12 @@ def build_page_views(day: str) -> None:
         print(page_views.build_tables(conn, dt.date.fromisoformat(day)))
 
 
-def populate_police_table(schema: str, table: str, script: str) -> None:
+def populate_police_table(schema: str, item: dict) -> None:
     from steps import police_staging
     from steps.core.warehouse import warehouse_connection
 
     with warehouse_connection() as conn:
-        print(police_staging.populate_table(conn, schema, table, Path(script)))
+        print(police_staging.populate_table(conn, schema, item))
 
 
 def write_slowly(target: str) -> None:

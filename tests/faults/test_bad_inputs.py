@@ -18,8 +18,7 @@ from sandbox.generate_page_views import generate as generate_views
 from sandbox.generate_recsys import generate as generate_recs
 from steps import page_views
 from steps.core.warehouse import BadInputError
-from steps.recsys import load_recs_file
-from steps.training_data import CANDIDATES_TRAIN
+from steps.recsys import CANDIDATES_TRAIN, load_recs_file
 from tests.conftest import S3_TEST_BUCKET
 from tests.fingerprint import tables_fingerprint
 
@@ -350,4 +349,4 @@ def test_a_script_with_a_10_mb_comment_and_a_hostile_file_beside_it_plans(police
     populate.write_text("-- " + "x" * 10_000_000 + "\n" + populate.read_text())
     (police_scripts / "populate" / "notes; DROP SCHEMA public.txt").write_text("not a script")
     plan = police_staging.plan_build(police_inputs(police_scripts))
-    assert "charges" in [item["table"] for item in police_staging.planned_tables(plan, "populate")]
+    assert "charges" in [item["table"] for item in plan["populate"]]

@@ -17,8 +17,7 @@ from sandbox.estimates_api import EstimatesApi
 from sandbox.generate_recsys import generate
 from steps import trip_time
 from steps.core.settings import PROJECT_ROOT
-from steps.inference_data import CANDIDATES_INFERENCE
-from steps.recsys import load_recs_file
+from steps.recsys import CANDIDATES_INFERENCE, load_recs_file
 from tests.faults.inject import backends_gone, start_process, start_step, strike_when
 from tests.fingerprint import files_fingerprint, tables_fingerprint
 
@@ -101,7 +100,7 @@ def test_fetch_killed_between_calls_resumes_and_asks_no_answered_pair_again(tmp_
 
         api.latency_seconds = 0.0
         client = trip_time.EstimatesClient(api.url, "fault-token", tag=key)
-        summary = trip_time.fetch_estimates(client, paths, dt.datetime(2026, 3, 2, 8, tzinfo=dt.UTC))
+        summary = trip_time.fetch_estimates(client, paths)
     finally:
         api.stop()
     assert summary == {"estimates": 40, "ok": 40, "failed": 0}
@@ -137,7 +136,7 @@ def test_spark_driver_killed_while_writing_leaves_no_output_as_done_and_the_reru
                "--dataset_out_path", str(out / "dataset"), "--analysis_out_path", str(out / "counts_by_zip_sub")]  # fmt: skip
 
     driver = start_process(command)
-    strike_when(driver, lambda: any(out.glob("dataset.tmp-*/_temporary/*")), "the dataset being written")
+    strike_when(driver, lambda: any(out.glob("dataset.tmp-*/parts/_temporary/*")), "the dataset being written")
     assert not (out / "dataset").exists() and not (out / "counts_by_zip_sub").exists()
 
     rerun = start_process(command)
@@ -162,17 +161,18 @@ def test_a_writer_killed_inside_atomic_path_leaves_no_target_and_the_next_write_
 
 
 def build_under_way(monitor) -> bool:
-    """The build's transaction has started replacing the tables (a statement of it is running)."""
+    """The build's transaction is applying the delta (a statement on its co-view changes is running)."""
     return bool(monitor.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' "
-        "AND query ILIKE '%%page_recommendations%%'"
+        "AND query ILIKE '%%co_view_change%%'"
     ).fetchone()[0])  # fmt: skip
 
 
 def test_page_views_build_killed_leaves_the_last_build_and_the_rerun_matches_pandas(warehouse, warehouse_uri, s3):
     from sandbox.generate_page_views import generate as generate_views
     from steps import page_views
-    from tests.unit.test_page_views import BUCKET, check_against_pandas, put
+    from tests.page_views_reference import check_against_pandas
+    from tests.unit.test_page_views import BUCKET, put
 
     day1, day2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
     files = generate_views(day1, day2, users=1_000, views=10_000)
@@ -190,7 +190,7 @@ def test_page_views_build_killed_leaves_the_last_build_and_the_rerun_matches_pan
     assert tables_fingerprint(warehouse, with_xmin=True) == before  # day 1's build, whole
     warehouse.commit()
     assert page_views.build_tables(warehouse, day2)["days"] == 2
-    check_against_pandas(warehouse, files, day2)
+    check_against_pandas(warehouse, files)
 
 
 def test_a_killed_tasks_statement_does_not_run_on_in_the_warehouse(warehouse, warehouse_uri):
@@ -217,7 +217,7 @@ def test_a_police_populate_killed_inside_its_statement_leaves_the_table_empty_an
     generate_source(warehouse, officers=400)
     plan = police_staging.plan_build(own_inputs())
     build(warehouse, plan)
-    [item] = [i for i in police_staging.planned_tables(plan, "populate") if i["table"] == "officer_shifts"]
+    [item] = [i for i in plan["populate"] if i["table"] == "officer_shifts"]
     shifts = "SELECT officer_id, shift_start, shift_end FROM staging_dev.officer_shifts ORDER BY 1, 2, 3"
     clean = warehouse.execute(shifts).fetchall()
     warehouse.execute("TRUNCATE staging_dev.officer_shifts RESTART IDENTITY")
@@ -225,8 +225,7 @@ def test_a_police_populate_killed_inside_its_statement_leaves_the_table_empty_an
     before = tables_fingerprint(warehouse, ("staging_dev",), with_xmin=True)
 
     warehouse.execute("LOCK TABLE police_source.shifts IN ACCESS EXCLUSIVE MODE")  # held until commit
-    step = start_step("populate_police_table", warehouse_uri=warehouse_uri, schema="staging_dev",
-                      table="officer_shifts", script=str(item["script"]))  # fmt: skip
+    step = start_step("populate_police_table", warehouse_uri=warehouse_uri, schema="staging_dev", item=item)
     with psycopg.connect(warehouse_uri, autocommit=True) as monitor:
         strike_when(step, lambda: monitor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%officer_shifts%%'"
@@ -236,6 +235,6 @@ def test_a_police_populate_killed_inside_its_statement_leaves_the_table_empty_an
     assert tables_fingerprint(warehouse, ("staging_dev",), with_xmin=True) == before
     warehouse.commit()
 
-    assert police_staging.populate_table(warehouse, "staging_dev", "officer_shifts", item["script"])["status"] == "populated"
+    assert police_staging.populate_table(warehouse, "staging_dev", item)["status"] == "populated"
     # The same rows (shift_id is a serial: which row gets which number follows the query plan).
     assert warehouse.execute(shifts).fetchall() == clean

@@ -52,6 +52,16 @@ def test_profile_and_overrides(tmp_path):
     )
 
 
+def test_the_settings_with_defaults_take_the_environment_and_relative_paths_start_at_the_project():
+    defaults = load_settings({})
+    assert (defaults.task_retries, defaults.retry_delay_seconds, defaults.trip_time_schedule) == (2, 60, "@hourly")
+    assert defaults.trip_nodes_file.is_file()
+    settings = load_settings({"PIPELINES_TASK_RETRIES": "0", "PIPELINES_RETRY_DELAY_SECONDS": "5",
+                              "TRIP_TIME_SCHEDULE": "*/5 * * * *", "TRIP_NODES_FILE": "data/nodes.csv"})  # fmt: skip
+    assert (settings.task_retries, settings.retry_delay_seconds, settings.trip_time_schedule) == (0, 5, "*/5 * * * *")
+    assert settings.trip_nodes_file == PROJECT_ROOT / "data" / "nodes.csv"
+
+
 def test_staging_and_production_have_the_same_settings_keys():
     import yaml
 

@@ -33,23 +33,22 @@ def build(conn, plan: dict) -> dict:
     """Every step of the DAG, in the DAG's order; returns {step: [statuses]}."""
     schema = plan["schema"]
     statuses: dict[str, list] = {"schema": [steps.ensure_schema(conn, schema)]}
-    for item in steps.planned_tables(plan, "create"):
-        statuses.setdefault("create", []).append(
-            steps.create_table(conn, schema, item["table"], item["script"])
-        )
+    for item in plan["create"]:
+        statuses.setdefault("create", []).append(steps.create_table(conn, schema, item))
     if plan["lookup_file"]:
         statuses["lookups"] = [steps.populate_lookups(conn, schema, plan["lookup_file"])]
     if plan["procedures_file"]:
         statuses["procedures"] = [steps.create_procedures(conn, schema, plan["procedures_file"])]
-    for item in steps.planned_tables(plan, "populate"):
-        statuses.setdefault("populate", []).append(
-            steps.populate_table(conn, schema, item["table"], item["script"])
-        )
+    for item in plan["populate"]:
+        statuses.setdefault("populate", []).append(steps.populate_table(conn, schema, item))
     for item in plan["cleanups"]:
-        statuses.setdefault("clean", []).append(
-            steps.clean_table(conn, schema, item["table"], item["script"], item["column"])
-        )
+        statuses.setdefault("clean", []).append(steps.clean_table(conn, schema, item))
     return statuses
+
+
+def planned(plan: dict, stage: str, table: str) -> dict:
+    [item] = [item for item in plan[stage] if item["table"] == table]
+    return item
 
 
 def table_versions(conn, schema: str) -> dict[str, list]:
@@ -68,8 +67,8 @@ def test_a_hostile_schema_name_is_refused_before_anything_runs():
 
 def test_the_plan_orders_the_own_tables_by_their_foreign_keys():
     plan = steps.plan_build(own_inputs())
-    levels = [[i["table"] for i in plan[f"create_{n}"]] for n in range(steps.MAX_LEVELS)]
-    assert levels[:5] == [
+    levels = plan["levels"]
+    assert levels == [
         ["lookup_arrest_types", "lookup_complaint_origins", "lookup_event_types", "lookup_force_types",
          "lookup_genders", "lookup_races", "lookup_ranks"],
         ["officers_hub"],
@@ -77,11 +76,15 @@ def test_the_plan_orders_the_own_tables_by_their_foreign_keys():
         ["arrests", "complaints", "use_of_force"],
         ["charges"],
     ]  # fmt: skip
-    assert [[i["table"] for i in plan[f"populate_{n}"]] for n in range(4)] == [
-        ["officers_hub"], ["events_hub", "officer_shifts"], ["arrests", "complaints", "use_of_force"], ["charges"]
+    # Both stages walk the tables level by level, in that order.
+    assert [i["table"] for i in plan["create"]] == [table for level in levels for table in level]
+    assert [i["level"] for i in plan["create"]] == [n for n, level in enumerate(levels) for _ in level]
+    assert [(i["level"], i["table"]) for i in plan["populate"]] == [
+        (1, "officers_hub"), (2, "events_hub"), (2, "officer_shifts"), (3, "arrests"), (3, "complaints"),
+        (3, "use_of_force"), (4, "charges"),
     ]  # fmt: skip
     assert plan["cleanups"][0]["table"] == "officers_hub" and plan["cleanups"][0]["column"] == "last_name"
-    assert all(i["schema"] == "staging_dev" for n in range(5) for i in plan[f"create_{n}"])
+    assert plan["schema"] == "staging_dev"
 
 
 def copy_scripts(tmp_path: Path) -> Path:
@@ -178,6 +181,35 @@ def test_the_own_script_set_builds_populates_and_a_rerun_changes_nothing(warehou
     assert table_versions(warehouse, "staging_dev") == before
 
 
+def test_a_stage_goes_on_past_a_failed_table_then_fails_naming_it_and_the_rerun_completes(warehouse, tmp_path):
+    """officers_hub's script changes after prepare checked it: it is not run, the tables whose
+    foreign keys need officers_hub fail saying so, every other table is created, and the stage
+    fails naming each failure. With the checked text back, the rerun creates only what is missing."""
+    scripts = copy_scripts(tmp_path)
+    plan = steps.plan_build(own_inputs(scripts=scripts))
+    steps.ensure_schema(warehouse, "staging_dev")
+    hub = scripts / "create_tables" / "CREATE-staging-officers_hub.sql"
+    checked = hub.read_text()
+    hub.write_text(checked.replace("CREATE TABLE", "DROP SCHEMA public CASCADE; CREATE TABLE", 1))
+
+    with pytest.raises(steps.BuildError) as failed:
+        steps.run_stage(warehouse, plan, "create")
+    message = str(failed.value)
+    assert message.startswith("create: 7 of 14 tables failed (the others are done): officers_hub: failed: ")
+    assert "CREATE-staging-officers_hub.sql changed after prepare checked it" in message
+    assert "events_hub: failed: events_hub: its foreign keys need staging_dev.officers_hub" in message
+    assert "charges: failed: charges: its foreign keys need staging_dev.arrests" in message
+    created = {r[0] for r in warehouse.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'staging_dev'")}
+    assert created == set(plan["levels"][0])  # the seven lookup tables
+    assert warehouse.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'").fetchone()
+
+    hub.write_text(checked)
+    done = steps.run_stage(warehouse, plan, "create")
+    assert [(t["level"], t["status"]) for t in done["tables"]] == [
+        (item["level"], steps.COMPLETE if item["level"] == 0 else "created") for item in plan["create"]
+    ]
+
+
 def test_cleanup_splits_both_spellings_of_a_name():
     import importlib.util
 
@@ -195,14 +227,13 @@ def test_cleanup_splits_both_spellings_of_a_name():
 def test_a_populate_script_that_leaves_its_table_empty_fails_and_writes_nothing(warehouse, tmp_path):
     scripts = copy_scripts(tmp_path)
     plan = steps.plan_build(own_inputs(scripts=scripts))
-    build(warehouse, {**plan, **{f"populate_{n}": [] for n in range(steps.MAX_LEVELS)}, "cleanups": []})
+    build(warehouse, {**plan, "populate": [], "cleanups": []})
     generate(warehouse)
     warehouse.execute("DELETE FROM police_source.shifts")
     warehouse.commit()
     with pytest.raises(steps.BuildError, match=r"POPULATE-staging-officer_shifts.sql ran but left "
                                                r"staging_dev.officer_shifts empty"):  # fmt: skip
-        steps.populate_table(warehouse, "staging_dev", "officer_shifts",
-                             scripts / "populate" / "POPULATE-staging-officer_shifts.sql")  # fmt: skip
+        steps.populate_table(warehouse, "staging_dev", planned(plan, "populate", "officer_shifts"))
 
 
 def test_lookup_rows_are_replaced_without_breaking_the_rows_that_reference_them(warehouse, tmp_path):
@@ -309,9 +340,9 @@ def build_tolerating_failures(conn, plan: dict) -> tuple[list[str], dict[str, st
     """Create level by level as the DAG does: (tables created in order, {table: error})."""
     schema, created, errors = plan["schema"], [], {}
     steps.ensure_schema(conn, schema)
-    for item in steps.planned_tables(plan, "create"):
+    for item in plan["create"]:
         try:
-            steps.create_table(conn, schema, item["table"], item["script"])
+            steps.create_table(conn, schema, item)
             created.append(item["table"])
         except steps.BuildError as err:
             conn.rollback()
@@ -328,8 +359,8 @@ def check_real_build(conn, plan: dict, created: list[str]) -> None:
         "WHERE c.contype = 'f' AND c.connamespace = to_regnamespace(%s)", (schema,)
     ).fetchall()  # fmt: skip
     in_database = {(a.split(".")[-1], b.split(".")[-1]) for a, b in fks}
-    in_scripts = {(item["table"], parent) for item in steps.planned_tables(plan, "create")
-                  if item["table"] in position for parent in steps.read_table_script(Path(item["script"])).references}  # fmt: skip
+    in_scripts = {(item["table"], parent) for item in plan["create"]
+                  if item["table"] in position for parent in item["references"]}  # fmt: skip
     assert in_database == in_scripts and len(in_database) >= 25
     assert all(position[parent] < position[child] for child, parent in in_database)
     # The 33 lookup tables hold the YAML's rows.
@@ -350,7 +381,7 @@ def check_real_build(conn, plan: dict, created: list[str]) -> None:
 
 def test_the_97_real_scripts_build_without_postgis_but_its_4_tables(warehouse):
     plan = steps.plan_build(real_inputs("staging_dev"))
-    assert len(steps.planned_tables(plan, "create")) == 97
+    assert len(plan["create"]) == 97
     created, errors = build_tolerating_failures(warehouse, plan)
     assert len(created) == 93
     assert sorted(errors) == ["addresses", "dispatches", "patrol_divisions", "police_area_shapefiles"]

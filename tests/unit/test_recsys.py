@@ -16,11 +16,14 @@ import pytest
 from sandbox.generate_recsys import FILES, REAL_SIZES, generate
 from steps import ranked_data
 from steps.core.warehouse import BadInputError
-from steps.default_recs import DEFAULT_RECS
-from steps.inference_data import CANDIDATES_INFERENCE
-from steps.online_recs import ONLINE_RECS
-from steps.recsys import load_recs_file
-from steps.training_data import CANDIDATES_TRAIN, EVENTS
+from steps.recsys import (
+    CANDIDATES_INFERENCE,
+    CANDIDATES_TRAIN,
+    DEFAULT_RECS,
+    EVENTS,
+    ONLINE_RECS,
+    load_recs_file,
+)
 from tests.conftest import shared_data
 from tests.fingerprint import tables_fingerprint
 

@@ -82,6 +82,12 @@ def test_errors_name_the_line():
         analyse(sql, "bad.sql")
 
 
+def test_a_statement_postgres_cannot_parse_is_refused_at_planning_naming_its_line():
+    sql = "CREATE TABLE staging.t (\n  a INT,\n  b TEXT NOT NULL DEFAUT 'x'\n);"
+    with pytest.raises(ScriptError, match=r"bad.sql: line 3: not valid SQL: syntax error at or near \"DEFAUT\""):
+        analyse(sql, "bad.sql")
+
+
 def test_data_changes_in_the_target_schema_are_accepted():
     sql = """INSERT INTO staging.t (a) SELECT a FROM police_source.raw r
 ON CONFLICT (a) DO UPDATE SET a = EXCLUDED.a;

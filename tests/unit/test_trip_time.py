@@ -136,10 +136,10 @@ def test_fetch_resumes_with_the_pairs_it_lacks(api, tmp_path):
     pairs = json.loads(paths.pairs.read_text())
     first_two = [{**p, **client_for(api).estimate(p), "requested_at": HOUR.isoformat()} for p in pairs[:2]]
     paths.progress.write_text("".join(json.dumps(r) + "\n" for r in first_two))  # a fetch that died
-    summary = steps.fetch_estimates(client_for(api, tag="resume"), paths, HOUR)
+    summary = steps.fetch_estimates(client_for(api, tag="resume"), paths)
     assert summary == {"estimates": 6, "ok": 6, "failed": 0}
     assert len(api.requests_tagged("resume")) == 4
-    steps.fetch_estimates(client_for(api, tag="again"), paths, HOUR)
+    steps.fetch_estimates(client_for(api, tag="again"), paths)
     assert api.requests_tagged("again") == []
 
 
@@ -150,7 +150,7 @@ def run_hour(conn, api, data_dir: Path, hour: dt.datetime, n: int = 12) -> dict:
     key = steps.run_key(hour)
     paths = steps.run_paths(data_dir, key)
     steps.plan_pairs(SAMPLE_CITY, n, key, paths)
-    steps.fetch_estimates(client_for(api, tag=key), paths, hour)
+    steps.fetch_estimates(client_for(api, tag=key), paths)
     steps.store_estimates(conn, paths, key)
     steps.validate(conn, paths, key, hour)
     steps.store_validation(conn, paths, key)
@@ -177,6 +177,20 @@ def test_a_run_stores_rows_once_and_the_next_hour_continues_the_model(warehouse,
     ).fetchone()
     assert predictions == (24, 2)
     assert (steps.run_paths(tmp_path, steps.run_key(HOUR)).predictions).exists()
+    assert_continued_model_predicts(warehouse, second, HOUR + dt.timedelta(hours=1))
+
+
+def assert_continued_model_predicts(conn, summary: dict, hour: dt.datetime) -> None:
+    """The continued model file holds a scaler that has seen both hours and, used as it is, predicts
+    its own hour's durations better than their mean does."""
+    import joblib
+
+    bundle = joblib.load(summary["model"])
+    assert bundle["scaler"].n_samples_seen_ == 24 and bundle["run_key"] == steps.run_key(hour)
+    rows = steps._run_rows(conn, steps.run_key(hour))
+    durations = rows["duration_s"].to_numpy(float)
+    predicted = bundle["model"].predict(bundle["scaler"].transform(steps._features(rows, hour)))
+    assert abs(predicted - durations).mean() < abs(durations.mean() - durations).mean()
 
 
 def test_newest_earlier_model_is_chosen_by_run_time(warehouse, api, tmp_path):
@@ -194,7 +208,7 @@ def test_failed_pairs_are_stored_with_their_status(warehouse, api, tmp_path):
     paths = steps.run_paths(tmp_path, key)
     steps.plan_pairs(SAMPLE_CITY, 5, key, paths)
     api.fail_next = 100
-    steps.fetch_estimates(client_for(api, max_attempts=2), paths, HOUR)
+    steps.fetch_estimates(client_for(api, max_attempts=2), paths)
     steps.store_estimates(warehouse, paths, key)
     rows = warehouse.execute(
         "SELECT status, duration_s FROM trip_estimates WHERE run_key = %s", (key,)

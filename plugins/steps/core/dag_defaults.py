@@ -8,7 +8,6 @@ its own `dagrun_timeout`: a stuck run ends failed instead of blocking the next o
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from steps.core.notify import remember_error
 from steps.core.retries import TransientOnlyRetryPolicy
@@ -22,14 +21,15 @@ OWNER = "data-platform"
 RUN_DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 RUN_TIME = "{{ (dag_run.logical_date or dag_run.run_after) | ts }}"
 
+_settings = load_settings()
 DEFAULT_ARGS = {
     "owner": OWNER,
-    # PIPELINES_TASK_RETRIES=0 lets a test see a failure at once instead of after the retries.
-    "retries": int(os.environ.get("PIPELINES_TASK_RETRIES", "2")),
-    # The first retry's delay (doubling after it); the deployment test shortens it.
-    "retry_delay": dt.timedelta(seconds=int(os.environ.get("PIPELINES_RETRY_DELAY_SECONDS", "60"))),
+    # A test sets PIPELINES_TASK_RETRIES=0 to see a failure at once instead of after the retries;
+    # the deployment test shortens the first retry's delay (it doubles after it).
+    "retries": _settings.task_retries,
+    "retry_delay": dt.timedelta(seconds=_settings.retry_delay_seconds),
     "retry_exponential_backoff": True,
     "retry_policy": TransientOnlyRetryPolicy(),
-    "execution_timeout": dt.timedelta(minutes=load_settings().task_timeout_minutes),
+    "execution_timeout": dt.timedelta(minutes=_settings.task_timeout_minutes),
     "on_failure_callback": remember_error,  # the run's failure message quotes the error
 }

@@ -7,6 +7,12 @@ a YAML file in config/profiles/ holds its values, a few environment variables ov
     PAGE_VIEWS_BUCKET      the S3 bucket of the page-views logs
     POLICE_SCRIPTS_DIR     the police staging script set (relative paths of its DAG's params start here)
     PIPELINES_CONFIG_DIR   where profiles/ lives (default: config/ beside plugins/)
+    PIPELINES_TASK_RETRIES         retries of a failed task (default 2; 0 shows a failure at once)
+    PIPELINES_RETRY_DELAY_SECONDS  the first retry's delay, doubling after it (default 60)
+    TRIP_TIME_SCHEDULE     uber_trip_time's schedule (default @hourly)
+    TRIP_NODES_FILE        the trip-time node file (default: config/samples/sample_city_nodes.csv)
+
+This module is the only reader of the environment in dags/ and plugins/.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ class Settings:
     task_timeout_minutes: int
     page_views_bucket: str
     police_scripts_dir: Path
+    task_retries: int = 2
+    retry_delay_seconds: int = 60
+    trip_time_schedule: str = "@hourly"
+    trip_nodes_file: Path = PROJECT_ROOT / "config" / "samples" / "sample_city_nodes.csv"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,9 +66,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             task_timeout_minutes=int(values["task_timeout_minutes"]),
             page_views_bucket=env.get("PAGE_VIEWS_BUCKET") or values["page_views_bucket"],
             police_scripts_dir=_path(env.get("POLICE_SCRIPTS_DIR") or values["police_scripts_dir"]),
+            **{name: kind(value) for name, (variable, kind) in _OVERRIDES.items()
+               if (value := env.get(variable) or values.get(name)) not in (None, "")},
         )
     except KeyError as missing:
         raise ProfileError(f"{profile_file}: missing setting {missing}") from None
+
+
+# Settings with a default, which a profile may set and an environment variable overrides.
+_OVERRIDES = {
+    "task_retries": ("PIPELINES_TASK_RETRIES", int),
+    "retry_delay_seconds": ("PIPELINES_RETRY_DELAY_SECONDS", int),
+    "trip_time_schedule": ("TRIP_TIME_SCHEDULE", str),
+    "trip_nodes_file": ("TRIP_NODES_FILE", lambda value: _path(value)),
+}
 
 
 def _path(value: str) -> Path:

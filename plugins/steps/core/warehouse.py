@@ -75,6 +75,15 @@ def warehouse_connection(conn_id: str = WAREHOUSE_CONN_ID):
     return conn
 
 
+def read_frame(conn, sql: str, params: tuple | dict | None = None):
+    """The rows of a query as a pandas DataFrame, its columns named as the query names them."""
+    import pandas as pd
+
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
 class BadInputError(ValueError):
     """The input cannot be loaded; the message names the file, row and column where known."""
 
@@ -442,7 +451,7 @@ def _batch_csv(batch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _copy(cur, target: str, columns: str, batches: Iterable[Any], source: str) -> int:
+def copy_batches(cur, target: str, columns: str, batches: Iterable[Any], source: str) -> int:
     """COPY the batches into `target` as CSV; returns the rows. The next pieces are read and
     converted in a thread while Postgres parses the current one (pyarrow and libpq release the
     GIL), and at most `_PREFETCH` pieces wait, so memory stays bounded."""
@@ -493,7 +502,7 @@ def load_batches(
                 cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {spec.qualified})")
                 direct = cur.fetchone()[0]
             target = spec.qualified if direct else _staging_table(cur, spec)
-            rows = _copy(cur, target, columns, batches, source)
+            rows = copy_batches(cur, target, columns, batches, source)
             if rows == 0:
                 raise BadInputError(f"{source}: no data rows")
             written = rows if direct else _merge_staged(cur, spec, target, source)
@@ -555,22 +564,34 @@ def _merge_staged(cur, spec: TableSpec, staging: str, source: str) -> int:
         shown = ", ".join(f"{k}={v}" for k, v in zip(spec.key, values, strict=True))
         listed = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")
         raise BadInputError(f"{source}: duplicate key {shown} in rows {listed} ({count} rows)")
-    columns = [quote_identifier(c) for c in spec.column_names]
-    others = [quote_identifier(c) for c in spec.column_names if c not in spec.key]
-    listed = ", ".join(columns)
+    return merge_rows(cur, spec.qualified, staging, spec.column_names, spec.key)
+
+
+def merge_rows(cur, target: str, source: str, columns: Iterable[str], key: Iterable[str],
+               remove_missing: bool = False) -> int:  # fmt: skip
+    """Upsert the rows of table `source` into `target` on `key` (which `target` has as a primary
+    key or unique constraint); returns the rows inserted or changed. A row equal to the one it
+    would replace is not rewritten, so a rerun changes no row. `remove_missing` also deletes the
+    target's rows whose key `source` lacks: the target then holds the source's rows, and a row
+    that other tables reference by its key survives as long as its key does."""
+    columns, key = [quote_identifier(c) for c in columns], [quote_identifier(k) for k in key]
+    others = [c for c in columns if c not in key]
+    listed, keys = ", ".join(columns), ", ".join(key)
     if others:
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in others)
-        current = ", ".join(f"{spec.qualified}.{c}" for c in others)
+        changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in others)
+        current = ", ".join(f"t.{c}" for c in others)
         incoming = ", ".join(f"EXCLUDED.{c}" for c in others)
-        # IS DISTINCT FROM: identical rows are not rewritten, so a rerun changes no row.
-        on_conflict = f"DO UPDATE SET {updates} WHERE ROW({current}) IS DISTINCT FROM ROW({incoming})"
+        on_conflict = f"DO UPDATE SET {changed} WHERE ROW({current}) IS DISTINCT FROM ROW({incoming})"
     else:
         on_conflict = "DO NOTHING"
-    cur.execute(
-        f"INSERT INTO {spec.qualified} ({listed}) SELECT {listed} FROM {staging} "
-        f"ON CONFLICT ({key}) {on_conflict}"
-    )
-    return cur.rowcount
+    cur.execute(f"INSERT INTO {target} AS t ({listed}) SELECT {listed} FROM {source} "
+                f"ON CONFLICT ({keys}) {on_conflict}")  # fmt: skip
+    written = cur.rowcount
+    if remove_missing:
+        same_key = " AND ".join(f"s.{k} = t.{k}" for k in key)
+        cur.execute(f"DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {source} s WHERE {same_key})")
+        written += cur.rowcount
+    return written
 
 
 _COPY_LINE = re.compile(r"line (\d+)")
