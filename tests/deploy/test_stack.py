@@ -383,13 +383,14 @@ def test_a_second_worker_takes_tasks(stack):
     assert len(hosts) == 2, hosts
 
 
-def copy_under_way(stack: Stack, timeout: float = 600) -> None:
-    """Waits until a COPY into the warehouse has sent rows."""
+def copy_under_way(stack: Stack, timeout: float = 600) -> int:
+    """Waits until a COPY into the warehouse has sent rows; returns its session's pid."""
     with stack.warehouse() as monitor:
         deadline = time.monotonic() + timeout
-        while not monitor.execute("SELECT count(*) FROM pg_stat_progress_copy WHERE tuples_processed > 0").fetchone()[0]:
+        while not (found := monitor.execute("SELECT pid FROM pg_stat_progress_copy WHERE tuples_processed > 0").fetchone()):
             assert time.monotonic() < deadline, "the load's COPY was never seen under way"
             time.sleep(0.05)
+        return found[0]
 
 
 def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_other_worker(stack, tmp_path):
@@ -410,15 +411,23 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
         before = conn.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone()
     api = stack.api()
     run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
-    copy_under_way(stack)
+    copying = copy_under_way(stack)
     [ti] = [t for t in api.task_instances("load_candidates_inference", run["dag_run_id"]) if t["state"] == "running"]
     victim = ti["hostname"]  # the worker container's id, its hostname
+    # The worst case, made certain: a killed container's FIN is lost when its network goes first (it
+    # failed CI twice), so its packets are dropped from just before the kill.
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", victim],
+                         check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    subprocess.run(["nsenter", "-t", pid, "-n", "iptables", "-A", "OUTPUT", "-j", "DROP"], check=True)
     subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
+    killed_at = time.monotonic()
+    # The warehouse's TCP keepalives (docker-compose.yaml) end the session the silent client left in
+    # about 25 s, before the retry (30 s heartbeat timeout + 10 s retry delay) starts.
     with stack.warehouse() as monitor:  # the dead worker's COPY is rolled back: none of its rows
-        deadline = time.monotonic() + 120
-        while monitor.execute("SELECT count(*) FROM pg_stat_progress_copy").fetchone()[0]:
-            assert time.monotonic() < deadline, "the killed worker's COPY never ended"
+        while monitor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [copying]).fetchone():
+            assert time.monotonic() < killed_at + 120, "the killed worker's session never ended"
             time.sleep(0.2)
+        print(f"the killed worker's session ended {time.monotonic() - killed_at:.0f} s after the kill")
         assert monitor.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone() == before
 
     run = wait_for_run(api, "load_candidates_inference", dag_run_id=run["dag_run_id"])
