@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class Stack:
     file_server: Any = None
     estimates_api: Any = None
     s3_server: Any = None
+    s3_url: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _lock: Any = None
     stand_ins: list[str] = field(default_factory=list)
@@ -76,18 +78,24 @@ class Stack:
         return AirflowApi(self.ui_url, ADMIN_USER, self.admin_password)
 
     def _prepare_inputs(self, dag_ids: list[str], dates: list[dt.datetime]) -> None:
-        """The inputs of the selected DAGs: generated files where they are missing (never over a
-        file that is there: users drop real files in the same folders), and the servers that
-        stand in for outside sources whose connection the environment does not define."""
+        """The inputs of the selected DAGs, where the runner's own stand-in holds them: generated
+        files where they are missing (never over a file that is there: users drop real files in
+        the same folders). A system of your own keeps whatever it holds."""
         from steps.core.settings import load_settings
 
         settings = load_settings(self.env)
-        if "song_plays" in dag_ids and "AIRFLOW_CONN_SONG_PLAYS_HTTP" not in self.env:
-            self._start_song_plays_source(dates)
-        if "uber_trip_time" in dag_ids and "AIRFLOW_CONN_UBER_API" not in self.env:
-            self._start_estimates_api()
-        if "user_page_views" in dag_ids and "AIRFLOW_CONN_AWS_DEFAULT" not in self.env:
-            self._start_s3(settings.page_views_bucket, dates)
+        if "song_plays" in dag_ids and self.file_server and not self.env.get("SONG_PLAYS_SOURCE_DIR"):
+            from sandbox.generate_song_plays import generate
+
+            generate(self.file_server.folder, dates[0].date(), dates[-1].date())
+            folder = self.file_server.folder
+            self.stand_ins.append(f"song plays: generated files for {_days(dates)} in {folder}")
+        if "user_page_views" in dag_ids and self.s3_server:
+            from sandbox.generate_page_views import generate, upload
+
+            bucket = settings.page_views_bucket
+            upload(generate(dates[0].date(), dates[-1].date()), bucket, self.s3_url, "testing", "testing")
+            self.stand_ins.append(f"page views: bucket {bucket} seeded for {_days(dates)}")
         if "police_staging" in dag_ids:
             self._seed_police_source()
         if RECSYS_LOAD_DAGS & set(dag_ids):
@@ -142,58 +150,65 @@ class Stack:
         shown = ", ".join(f"{table} {n}" for table, n in counts.items())
         self.stand_ins.append(f"police source: generated schema {SCHEMA} in the warehouse ({shown})")
 
-    def _start_song_plays_source(self, dates: list[dt.datetime]) -> None:
-        """An HTTP file server with the workshop's file names: SONG_PLAYS_SOURCE_DIR as it is,
-        or a generated sample for the dates to run."""
+    # --- stand-ins, one per connection id (STAND_INS): each returns the connection's value ----
+
+    def stand_in_warehouse(self) -> str:
+        self.embedded_warehouse = True
+        postgres = self._embedded_postgres()
+        postgres.create_database("warehouse")
+        self.stand_ins.append(f"warehouse: embedded Postgres, database warehouse, port {postgres.port}")
+        return postgres.uri("warehouse")
+
+    def stand_in_spark(self) -> str:
+        # Spark in local mode needs no service: spark-submit runs the job in its own JVM.
+        self.stand_ins.append("spark_default: local[*] (spark-submit from the virtualenv)")
+        return json.dumps({"conn_type": "spark", "host": "local[*]"})
+
+    def stand_in_telegram(self) -> str:
+        messages = self.state_dir / "telegram_messages.jsonl"
+        messages.unlink(missing_ok=True)
+        self.telegram = FakeTelegram(TELEGRAM_DEMO_TOKEN, messages_file=messages).start()
+        self.stand_ins.append(f"telegram_default: fake Bot API at {self.telegram.base_url}")
+        return json.dumps({
+            "conn_type": "generic", "host": TELEGRAM_DEMO_CHAT, "password": TELEGRAM_DEMO_TOKEN,
+            "extra": {"base_url": self.telegram.base_url},
+        })  # fmt: skip
+
+    def stand_in_song_plays_source(self) -> str:
+        """An HTTP file server with the workshop's file names: SONG_PLAYS_SOURCE_DIR as it is, or
+        a folder of the runner's own that _prepare_inputs fills for the dates to run."""
         from sandbox.file_server import FileServer
 
-        folder = self.env.get("SONG_PLAYS_SOURCE_DIR")
-        if folder:
-            folder = Path(folder).resolve()
-            what = f"the files of {folder}"
-        else:
-            from sandbox.generate_song_plays import generate
+        given = self.env.get("SONG_PLAYS_SOURCE_DIR")
+        folder = Path(given).resolve() if given else self.state_dir / "song_plays_source"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.file_server = FileServer(folder).start()
+        self.stand_ins.append(f"song_plays_http: file server at {self.file_server.url} serving {folder}")
+        return json.dumps({"conn_type": "http", "host": self.file_server.url})
 
-            folder = self.state_dir / "song_plays_source"
-            generate(Path(folder), dates[0].date(), dates[-1].date())
-            what = f"a generated sample for {dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d} in {folder}"
-        self.file_server = FileServer(Path(folder)).start()
-        self.env["AIRFLOW_CONN_SONG_PLAYS_HTTP"] = json.dumps(
-            {"conn_type": "http", "host": self.file_server.url}
-        )
-        self.stand_ins.append(f"song_plays_http: file server at {self.file_server.url} serving {what}")
-
-    def _start_s3(self, bucket: str, dates: list[dt.datetime]) -> None:
-        """A local S3-compatible server (moto), seeded with generated logs for the dates to run."""
+    def stand_in_s3(self) -> str:
+        """A local S3-compatible server (moto); _prepare_inputs seeds it."""
         import logging
 
         from moto.server import ThreadedMotoServer
-
-        from sandbox.generate_page_views import generate, upload
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         port = free_port()
         self.s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.s3_server.start()
-        url = f"http://127.0.0.1:{port}"
-        self.env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": url, "region_name": "us-east-1"},
-        })  # fmt: skip
-        upload(generate(dates[0].date(), dates[-1].date()), bucket, url, "testing", "testing")
-        days = f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}"
-        self.stand_ins.append(f"aws_default: local S3 server at {url}, bucket {bucket} seeded for {days}")
+        self.s3_url = f"http://127.0.0.1:{port}"
+        self.stand_ins.append(f"aws_default: local S3 server at {self.s3_url}")
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                           "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}})  # fmt: skip
 
-    def _start_estimates_api(self) -> None:
+    def stand_in_estimates_api(self) -> str:
         """The simulator of the ride estimates API, with a token of its own."""
         from sandbox.estimates_api import EstimatesApi
 
         token = secrets.token_urlsafe(16)
         self.estimates_api = EstimatesApi(token).start()
-        self.env["AIRFLOW_CONN_UBER_API"] = json.dumps(
-            {"conn_type": "http", "host": self.estimates_api.url, "password": token}
-        )
         self.stand_ins.append(f"uber_api: estimates API simulator at {self.estimates_api.url}")
+        return json.dumps({"conn_type": "http", "host": self.estimates_api.url, "password": token})
 
     def start(self, dag_ids: list[str], dates: list[dt.datetime], use_schedules: bool = True) -> Stack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -203,9 +218,10 @@ class Stack:
         if not use_schedules:
             # A demo runs the dates it is asked for: no scheduled runs besides them.
             self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
-        self._start_databases()
-        self._start_telegram()
-        self._define_spark()
+        self._define_metadata_database()
+        for conn_id, stand_in in STAND_INS.items():
+            if connection_variable(conn_id) not in self.env:
+                self.env[connection_variable(conn_id)] = stand_in(self)
         self._prepare_inputs(dag_ids, dates)
         celery = self.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         if celery:
@@ -361,48 +377,19 @@ class Stack:
         )
         return env
 
-    def _start_databases(self) -> None:
-        need_metadata = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in self.env
-        need_warehouse = "AIRFLOW_CONN_WAREHOUSE" not in self.env
-        if not (need_metadata or need_warehouse):
-            return
-        self.postgres = EmbeddedPostgres(self.state_dir / "postgres", free_port()).start()
-        log(f"embedded Postgres on 127.0.0.1:{self.postgres.port} ({self.postgres.pgdata})")
-        if need_metadata:
-            self.postgres.create_database("airflow")
-            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = self.postgres.uri(
-                "airflow", driver="postgresql+psycopg"
-            )
-        if need_warehouse:
-            self.embedded_warehouse = True
-            self.postgres.create_database("warehouse")
-            self.env["AIRFLOW_CONN_WAREHOUSE"] = self.postgres.uri("warehouse")
-            self.stand_ins.append(
-                f"warehouse: embedded Postgres, database warehouse, port {self.postgres.port}"
-            )
+    def _embedded_postgres(self) -> EmbeddedPostgres:
+        """One embedded server for the metadata and warehouse databases, started when one is needed."""
+        if self.postgres is None:
+            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", free_port()).start()
+            log(f"embedded Postgres on 127.0.0.1:{self.postgres.port} ({self.postgres.pgdata})")
+        return self.postgres
 
-    def _define_spark(self) -> None:
-        if "AIRFLOW_CONN_SPARK_DEFAULT" in self.env:
+    def _define_metadata_database(self) -> None:
+        if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in self.env:
             return
-        # Spark in local mode needs no service: spark-submit runs the job in its own JVM.
-        self.env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[*]"})
-        self.stand_ins.append("spark_default: local[*] (spark-submit from the virtualenv)")
-
-    def _start_telegram(self) -> None:
-        if "AIRFLOW_CONN_TELEGRAM_DEFAULT" in self.env:
-            return
-        messages = self.state_dir / "telegram_messages.jsonl"
-        messages.unlink(missing_ok=True)
-        self.telegram = FakeTelegram(TELEGRAM_DEMO_TOKEN, messages_file=messages).start()
-        self.env["AIRFLOW_CONN_TELEGRAM_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "generic",
-                "host": TELEGRAM_DEMO_CHAT,
-                "password": TELEGRAM_DEMO_TOKEN,
-                "extra": {"base_url": self.telegram.base_url},
-            }
-        )
-        self.stand_ins.append(f"telegram_default: fake Bot API at {self.telegram.base_url}")
+        postgres = self._embedded_postgres()
+        postgres.create_database("airflow")
+        self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = postgres.uri("airflow", driver="postgresql+psycopg")
 
     def _migrate(self) -> None:
         import airflow
@@ -452,6 +439,28 @@ class Stack:
                 raise RuntimeError(f"the Airflow API did not answer on {self.ui_url} within {timeout:.0f}s")
             time.sleep(1)
         log(f"Airflow is up: {self.ui_url} (login {ADMIN_USER} / {self.admin_password})")
+
+
+def connection_variable(conn_id: str) -> str:
+    """The environment variable that defines an Airflow connection (and replaces its stand-in)."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+# Every outside system the DAGs reach, by the id of their Airflow connection, and the stand-in the
+# runner starts for it when the environment has no AIRFLOW_CONN_<ID> (set it to use the real system).
+# tests/deploy/test_compose.py checks that every connection id used in dags/ and plugins/ is here.
+STAND_INS: dict[str, Callable[[Stack], str]] = {
+    "warehouse": Stack.stand_in_warehouse,
+    "spark_default": Stack.stand_in_spark,
+    "telegram_default": Stack.stand_in_telegram,
+    "song_plays_http": Stack.stand_in_song_plays_source,
+    "aws_default": Stack.stand_in_s3,
+    "uber_api": Stack.stand_in_estimates_api,
+}
+
+
+def _days(dates: list[dt.datetime]) -> str:
+    return f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}"
 
 
 def _terminate(name: str, process: subprocess.Popen) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox.runner import STAND_INS, connection_variable
 from tests.deploy.images import compose_command
 from tools import new_env
 
@@ -201,25 +202,26 @@ def conn_ids_used(*folders: Path) -> set[str]:
 
 
 def undefined_connections(
-    conn_ids: set[str], compose_env: dict, runner_source: str, env_example: str
+    conn_ids: set[str], compose_env: dict, runner_stand_ins: set[str], env_example: str
 ) -> list[str]:
     problems = []
     for conn_id in sorted(conn_ids):
-        variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+        variable = connection_variable(conn_id)
         if variable not in compose_env and not (conn_id in OPTIONAL_CONNECTIONS and variable in env_example):
             problems.append(f"{conn_id}: not defined in docker-compose.yaml")
-        if variable not in runner_source:
-            problems.append(f"{conn_id}: not defined by the one-machine runner")
+        if conn_id not in runner_stand_ins:
+            problems.append(f"{conn_id}: no stand-in in the one-machine runner (sandbox.runner.STAND_INS)")
     return problems
 
 
 def test_every_connection_used_is_defined_for_compose_and_the_runner(resolved):
     used = conn_ids_used(ROOT / "dags", ROOT / "plugins")
     assert {"warehouse", "telegram_default"} <= used
+    assert set(STAND_INS) <= used, "a stand-in for a connection nothing uses"
     problems = undefined_connections(
         used,
         resolved["services"]["airflow-worker"]["environment"],
-        (ROOT / "sandbox" / "runner.py").read_text(),
+        set(STAND_INS),
         ENV_EXAMPLE.read_text(),
     )
     assert problems == []
@@ -230,12 +232,12 @@ def test_a_dag_with_an_undefined_connection_is_reported(tmp_path, resolved):
     problems = undefined_connections(
         conn_ids_used(tmp_path),
         resolved["services"]["airflow-worker"]["environment"],
-        (ROOT / "sandbox" / "runner.py").read_text(),
+        set(STAND_INS),
         ENV_EXAMPLE.read_text(),
     )
     assert problems == [
         "legacy_dwh: not defined in docker-compose.yaml",
-        "legacy_dwh: not defined by the one-machine runner",
+        "legacy_dwh: no stand-in in the one-machine runner (sandbox.runner.STAND_INS)",
     ]
 
 
