@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_client.client.models import DAGPatchBody
+
 from sandbox.airflow_api import AirflowApi
 from sandbox.embedded_postgres import EmbeddedPostgres, free_port
 from sandbox.fake_telegram import FakeTelegram
@@ -277,9 +279,9 @@ class Stack:
         if self.env.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE") != "False":
             return
         api = self.api()
-        for dag in api.get("/api/v2/dags", paused="false", limit=1000)["dags"]:
-            if dag["dag_id"] not in keep:
-                api.patch(f"/api/v2/dags/{dag['dag_id']}", {"is_paused": True})
+        for dag in api.dags.get_dags(paused=False, limit=1000).dags:
+            if dag.dag_id not in keep:
+                api.dags.patch_dag(dag.dag_id, DAGPatchBody(is_paused=True))
         _terminate("scheduler", self.processes.pop("scheduler"))
         self.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
         self._spawn("scheduler", ["airflow", "scheduler"])

@@ -17,7 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.airflow_api import AirflowApi, ApiError, q
+from airflow_client.client.models import (
+    BackfillPostBody,
+    ClearTaskInstancesBody,
+    DAGPatchBody,
+    DAGRunPatchBody,
+    ReprocessBehavior,
+    TriggerDAGRunPostBody,
+)
+
+from sandbox.airflow_api import AirflowApi, ApiException
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 DONE_BEFORE = "done before"  # a backfill day that had already succeeded: left alone
@@ -84,15 +93,15 @@ def run_dags(
     for, so that an interrupted demo knows what it left behind. `schedule_from_assets(keep)`
     lets the scheduler start asset-scheduled runs, pausing every DAG but `keep`."""
     details = {dag_id: api.wait_for_dag(dag_id, timeout=120) for dag_id in dag_ids}
-    on_assets = [d for d in dag_ids if details[d].get("asset_expression")]
-    manual = [d for d in dag_ids if details[d].get("timetable_summary") is None and d not in on_assets]
+    on_assets = [d for d in dag_ids if details[d].asset_expression]
+    manual = [d for d in dag_ids if details[d].timetable_summary is None and d not in on_assets]
     if not selected:
         for dag_id in manual:
             log(f"{dag_id}: manual only, not run (run it with --only {dag_id})")
         dag_ids = [d for d in dag_ids if d not in manual]
         manual = []
     timed = [d for d in dag_ids if d not in on_assets and d not in manual]
-    declared = {d: set(details[d].get("params") or {}) for d in dag_ids}
+    declared = {d: set(details[d].params or {}) for d in dag_ids}
     unknown = sorted(set(conf) - set().union(*declared.values()))
     if unknown:
         raise SystemExit(f"--conf {', '.join(unknown)}: no selected DAG has such a param")
@@ -108,11 +117,11 @@ def run_dags(
     # Asset-triggered runs created from here on are this demo's (the server's clock is this one).
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     for dag_id in on_assets:  # Airflow queues asset events only for DAGs that are not paused
-        api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
+        unpause(api, dag_id)
 
     wave = []
     for dag_id in timed:
-        api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
+        unpause(api, dag_id)
         if len(dates) == 1:
             wave.append(_manual_run(api, dag_id, dates[0], run_conf(dag_id), leaves[dag_id]))
         else:
@@ -134,7 +143,7 @@ def run_dags(
                 result.error = f"not triggered: its upstream DAG(s) {', '.join(failed)} did not succeed\n"
                 wave.append(result)
                 continue
-            api.patch(f"/api/v2/dags/{q(dag_id)}", {"is_paused": False})
+            unpause(api, dag_id)
             wave.append(_manual_run(api, dag_id, day, run_conf(dag_id), leaves[dag_id]))
     results += wave
     follow(api, wave, deadline)
@@ -145,18 +154,21 @@ def run_dags(
     return results
 
 
+def unpause(api: AirflowApi, dag_id: str) -> None:
+    api.dags.patch_dag(dag_id, DAGPatchBody(is_paused=False))
+
+
 def _leaves(api: AirflowApi, dag_id: str) -> list[str]:
-    tasks = api.get(f"/api/v2/dags/{q(dag_id)}/tasks")["tasks"]
-    return [t["task_id"] for t in tasks if not t["downstream_task_ids"]]
+    return [t.task_id for t in api.tasks.get_tasks(dag_id).tasks if not t.downstream_task_ids]
 
 
 def _manual_run(api: AirflowApi, dag_id: str, day: dt.datetime, conf: dict, leaves: list[str]) -> RunResult:
     result = RunResult(dag_id, day, started_by="manual", leaves=leaves)
     try:
         result.run_id = trigger(api, dag_id, day, conf)
-    except ApiError as err:  # e.g. a param its schema refuses: no run, nothing ran
+    except ApiException as err:  # e.g. a param its schema refuses: no run, nothing ran
         result.state = "refused"
-        result.error = f"Airflow refused to start the run: {err}\n"
+        result.error = f"Airflow refused to start the run: HTTP {err.status}: {err.body}\n"
         log(f"{result.label}: run refused ({err.status})")
     return result
 
@@ -165,32 +177,26 @@ def trigger(api: AirflowApi, dag_id: str, logical_date: dt.datetime, conf: dict)
     """Start the DAG's run for `logical_date`. A run for that date that already exists is cleared
     and run again with the same conf (finished steps find their outputs and return), or replaced
     when the conf differs (Airflow keeps one run per DAG and logical date)."""
-    stamp = logical_date.isoformat()
-    runs = api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns", logical_date_gte=stamp, logical_date_lte=stamp)[
-        "dag_runs"
-    ]
+    runs = api.dag_runs.get_dag_runs(
+        dag_id, logical_date_gte=logical_date, logical_date_lte=logical_date
+    ).dag_runs
     if runs:
         existing = runs[0]
-        if (existing.get("conf") or {}) == conf:
-            api.post(
-                f"/api/v2/dags/{q(dag_id)}/clearTaskInstances",
-                {
-                    "dag_run_id": existing["dag_run_id"],
-                    "dry_run": False,
-                    "only_failed": False,
-                    "reset_dag_runs": True,
-                },
+        if (existing.conf or {}) == conf:
+            clear = ClearTaskInstancesBody(
+                dag_run_id=existing.dag_run_id, dry_run=False, only_failed=False, reset_dag_runs=True
             )
-            log(f"{dag_id}: cleared the existing run {existing['dag_run_id']} to run it again")
-            return existing["dag_run_id"]
-        api.delete(f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(existing['dag_run_id'])}")
-        log(f"{dag_id}: replaced the run {existing['dag_run_id']} (its conf differs)")
-    run = api.post(
-        f"/api/v2/dags/{q(dag_id)}/dagRuns",
-        {"dag_run_id": f"manual__{stamp}", "logical_date": stamp, "conf": conf},
+            api.task_instances.post_clear_task_instances(dag_id, clear)
+            log(f"{dag_id}: cleared the existing run {existing.dag_run_id} to run it again")
+            return existing.dag_run_id
+        api.dag_runs.delete_dag_run(dag_id, existing.dag_run_id)
+        log(f"{dag_id}: replaced the run {existing.dag_run_id} (its conf differs)")
+    body = TriggerDAGRunPostBody(
+        dag_run_id=f"manual__{logical_date.isoformat()}", logical_date=logical_date, conf=conf
     )
-    log(f"{dag_id}: triggered {run['dag_run_id']}")
-    return run["dag_run_id"]
+    run = api.dag_runs.trigger_dag_run(dag_id, body)
+    log(f"{dag_id}: triggered {run.dag_run_id}")
+    return run.dag_run_id
 
 
 def _backfill(
@@ -199,59 +205,47 @@ def _backfill(
     dates: list[dt.datetime],
     conf: dict,
     reprocess_all: bool,
-    details: dict,
+    details: Any,
     leaves: dict[str, list[str]],
 ) -> list[RunResult]:
     """One Airflow backfill over the dates' range: a result per run it makes, and one per day it
     leaves alone because that day's run had already succeeded (or is still going on)."""
     first, last = dates[0], dates[-1]
-    body = {
-        "dag_id": dag_id,
-        "from_date": first.isoformat(),
-        "to_date": last.isoformat(),
-        "dag_run_conf": conf,
-        "reprocess_behavior": "completed" if reprocess_all else "failed",
-        "max_active_runs": details.get("max_active_runs") or 1,
-    }
+    reprocess = ReprocessBehavior.COMPLETED if reprocess_all else ReprocessBehavior.FAILED
+    body = BackfillPostBody(
+        dag_id=dag_id, from_date=first, to_date=last, dag_run_conf=conf,
+        reprocess_behavior=reprocess, max_active_runs=details.max_active_runs or 1,
+    )  # fmt: skip
     span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
     try:
-        planned = [
-            _parse_time(b["logical_date"]) for b in api.post("/api/v2/backfills/dry_run", body)["backfills"]
-        ]
-    except ApiError as err:  # e.g. a refused param, or no run of its schedule in the range
+        planned = [b.logical_date for b in api.backfills.create_backfill_dry_run(body).backfills]
+    except ApiException as err:  # e.g. a refused param, or no run of its schedule in the range
         result = RunResult(dag_id, first, state="refused", started_by="backfill", leaves=leaves[dag_id])
-        result.error = f"Airflow refused the backfill {span}: {err}\n"
+        result.error = f"Airflow refused the backfill {span}: HTTP {err.status}: {err.body}\n"
         log(f"{dag_id}: backfill {span} refused ({err.status})")
         return [result]
-    existing = api.get(
-        f"/api/v2/dags/{q(dag_id)}/dagRuns",
-        logical_date_gte=first.isoformat(),
-        logical_date_lte=last.isoformat(),
-        limit=1000,
-    )["dag_runs"]
+    existing = api.dag_runs.get_dag_runs(
+        dag_id, logical_date_gte=first, logical_date_lte=last, limit=1000
+    ).dag_runs
     results = [
-        RunResult(dag_id, day, run_id=run["dag_run_id"], started_by="earlier run",
-                  state=DONE_BEFORE if run["state"] == "success" else run["state"], leaves=leaves[dag_id])
+        RunResult(dag_id, run.logical_date, run_id=run.dag_run_id, started_by="earlier run",
+                  state=DONE_BEFORE if run.state == "success" else run.state.value, leaves=leaves[dag_id])
         for run in existing
-        if (day := _parse_time(run["logical_date"])) not in planned
+        if run.logical_date not in planned
     ]  # fmt: skip
     if not planned:
         log(f"{dag_id}: backfill {span}: every day already succeeded, nothing to run")
         return results
-    backfill = api.post("/api/v2/backfills", body)
+    backfill = api.backfills.create_backfill(body)
     log(
-        f"{dag_id}: backfill {backfill['id']} {span} ({body['reprocess_behavior']} runs reprocessed): "
+        f"{dag_id}: backfill {backfill.id} {span} ({reprocess.value} runs reprocessed): "
         f"{len(planned)} run(s), {len(results)} day(s) left alone"
     )
     for day in planned:
-        [run] = api.get(
-            f"/api/v2/dags/{q(dag_id)}/dagRuns",
-            logical_date_gte=day.isoformat(),
-            logical_date_lte=day.isoformat(),
-        )["dag_runs"]
+        [run] = api.dag_runs.get_dag_runs(dag_id, logical_date_gte=day, logical_date_lte=day).dag_runs
         results.append(
-            RunResult(dag_id, day, run_id=run["dag_run_id"], state=run["state"],
-                      started_by=f"backfill {backfill['id']}", leaves=leaves[dag_id])
+            RunResult(dag_id, day, run_id=run.dag_run_id, state=run.state.value,
+                      started_by=f"backfill {backfill.id}", leaves=leaves[dag_id])
         )  # fmt: skip
     return sorted(results, key=lambda r: r.logical_date)
 
@@ -259,7 +253,7 @@ def _backfill(
 def _asset_triggered_runs(
     api: AirflowApi,
     dag_ids: list[str],
-    details: dict[str, dict],
+    details: dict[str, Any],
     since: dt.datetime,
     schedule_from_assets: Callable[[list[str]], None],
     manual: list[str],
@@ -267,12 +261,12 @@ def _asset_triggered_runs(
 ) -> list[RunResult]:
     """The runs the scheduler starts from queued asset events, or, for a DAG whose asset
     condition is not met yet, a result that names the assets it still waits for."""
-    assets = {a["id"]: a for a in api.get("/api/v2/assets", limit=1000)["assets"]}
+    assets = {a.id: a.name for a in api.assets.get_assets(limit=1000).assets}
     results, ready = [], []
     for dag_id in dag_ids:
-        queued = api.get(f"/api/v2/dags/{q(dag_id)}/assets/queuedEvents")["queued_events"]
-        names = {assets[e["asset_id"]]["name"] for e in queued if e["asset_id"] in assets}
-        condition = details[dag_id]["asset_expression"]
+        queued = api.assets.get_dag_asset_queued_events(dag_id).queued_events
+        names = {assets[e.asset_id] for e in queued if e.asset_id in assets}
+        condition = details[dag_id].asset_expression
         if _condition_met(condition, names):
             ready.append(dag_id)
             continue
@@ -291,14 +285,13 @@ def _asset_triggered_runs(
     pending = set(ready)
     while pending and time.monotonic() < deadline:
         for dag_id in sorted(pending):
-            runs = api.get(
-                f"/api/v2/dags/{q(dag_id)}/dagRuns", run_type="asset_triggered",
-                run_after_gte=since.isoformat(), order_by="run_after",
-            )["dag_runs"]  # fmt: skip
+            runs = api.dag_runs.get_dag_runs(
+                dag_id, run_type=["asset_triggered"], run_after_gte=since, order_by=["run_after"]
+            ).dag_runs
             for run in runs:
-                log(f"{dag_id}: the scheduler started {run['dag_run_id']} from asset events")
+                log(f"{dag_id}: the scheduler started {run.dag_run_id} from asset events")
                 results.append(
-                    RunResult(dag_id, None, run_id=run["dag_run_id"], state=run["state"],
+                    RunResult(dag_id, None, run_id=run.dag_run_id, state=run.state.value,
                               started_by="assets", leaves=leaves[dag_id])
                 )  # fmt: skip
             if runs:
@@ -336,10 +329,6 @@ def _asset_names(expression: dict | None) -> set[str]:
     return set().union(*(_asset_names(e) for e in expression.get("all", []) + expression.get("any", [])))
 
 
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def follow(api: AirflowApi, runs: list[RunResult], deadline: float) -> None:
     """Poll the runs until each has ended, logging every task state change."""
     started = time.monotonic()
@@ -348,17 +337,18 @@ def follow(api: AirflowApi, runs: list[RunResult], deadline: float) -> None:
     }
     while pending:
         for key, result in sorted(pending.items()):
-            run = api.get(f"/api/v2/dags/{q(result.dag_id)}/dagRuns/{q(result.run_id)}")
+            run = api.dag_runs.get_dag_run(result.dag_id, result.run_id)
             current = {}  # a mapped task's placeholder (map index -1) goes once it is expanded
-            for ti in api.task_instances(result.dag_id, result.run_id):
-                task = ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-                if result.tasks.get(task) != ti["state"] and ti["state"]:
-                    log(f"{result.label}: {task} -> {ti['state']}")
-                current[task] = ti["state"]
+            for ti in api.run_task_instances(result.dag_id, result.run_id):
+                task = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+                state = ti.state.value if ti.state else None
+                if result.tasks.get(task) != state and state:
+                    log(f"{result.label}: {task} -> {state}")
+                current[task] = state
             result.tasks = current
-            result.state = run["state"]
+            result.state = run.state.value
             result.seconds = time.monotonic() - started
-            if run["state"] in TERMINAL_RUN_STATES:
+            if result.state in TERMINAL_RUN_STATES:
                 del pending[key]
                 log(f"{result.label}: run {result.shown_state} in {result.seconds:.0f}s")
         if pending and time.monotonic() > deadline:
@@ -372,7 +362,8 @@ def follow(api: AirflowApi, runs: list[RunResult], deadline: float) -> None:
 def _collect(api: AirflowApi, result: RunResult) -> None:
     """Outputs (the return values of the DAG's last tasks) and, on failure, the error's log."""
     if not result.tasks:
-        result.tasks = {ti["task_id"]: ti["state"] for ti in api.task_instances(result.dag_id, result.run_id)}
+        tis = api.run_task_instances(result.dag_id, result.run_id)
+        result.tasks = {ti.task_id: ti.state.value if ti.state else None for ti in tis}
     for task_id in result.leaves:
         if result.tasks.get(task_id) == "success":
             value = api.return_value(result.dag_id, result.run_id, task_id)
@@ -380,13 +371,11 @@ def _collect(api: AirflowApi, result: RunResult) -> None:
                 result.outputs[task_id] = value
     if result.state == "success":
         return
-    for ti in api.task_instances(result.dag_id, result.run_id):
-        if ti["state"] == "failed":
-            text = api.task_log(
-                result.dag_id, result.run_id, ti["task_id"], max(ti["try_number"], 1), ti.get("map_index", -1)
-            )
+    for ti in api.run_task_instances(result.dag_id, result.run_id):
+        if ti.state == "failed":
+            text = api.task_log(result.dag_id, result.run_id, ti.task_id, max(ti.try_number, 1), ti.map_index)
             tail = "\n".join(text.splitlines()[-40:])
-            result.error += f"--- task {ti['task_id']} failed; end of its log:\n{tail}\n"
+            result.error += f"--- task {ti.task_id} failed; end of its log:\n{tail}\n"
 
 
 def end_unfinished(api: AirflowApi, dag_ids: list[str], why: str) -> list[str]:
@@ -394,14 +383,15 @@ def end_unfinished(api: AirflowApi, dag_ids: list[str], why: str) -> list[str]:
     with `why` as the run's note (shown in the UI). Returns what was ended."""
     ended = []
     for dag_id in dag_ids:
-        for backfill in api.get("/api/v2/backfills", dag_id=dag_id)["backfills"]:
-            if backfill["completed_at"] is None:
-                api.put(f"/api/v2/backfills/{backfill['id']}/cancel")
-                ended.append(f"{dag_id}: backfill {backfill['id']} cancelled")
+        for backfill in api.backfills.list_backfills(dag_id).backfills:
+            if backfill.completed_at is None:
+                api.backfills.cancel_backfill(backfill.id)
+                ended.append(f"{dag_id}: backfill {backfill.id} cancelled")
         for state in ("running", "queued"):
-            for run in api.get(f"/api/v2/dags/{q(dag_id)}/dagRuns", state=state, limit=1000)["dag_runs"]:
-                path = f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run['dag_run_id'])}"
-                api.patch(path, {"state": "failed"})
-                api.patch(path + "?update_mask=note", {"note": why})
-                ended.append(f"{dag_id}: run {run['dag_run_id']} ({state}) marked failed")
+            for run in api.dag_runs.get_dag_runs(dag_id, state=[state], limit=1000).dag_runs:
+                api.dag_runs.patch_dag_run(dag_id, run.dag_run_id, DAGRunPatchBody(state="failed"))
+                api.dag_runs.patch_dag_run(
+                    dag_id, run.dag_run_id, DAGRunPatchBody(note=why), update_mask=["note"]
+                )
+                ended.append(f"{dag_id}: run {run.dag_run_id} ({state}) marked failed")
     return ended

@@ -23,8 +23,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from airflow_client.client.models import (
+    ClearTaskInstancesBody,
+    DAGRunResponse,
+    TaskInstanceResponse,
+    TriggerDAGRunPostBody,
+)
 
-from sandbox.airflow_api import AirflowApi
+from sandbox.airflow_api import AirflowApi, ApiException
 from sandbox.embedded_postgres import free_port
 from tests.deploy.images import compose_binary
 
@@ -211,38 +217,41 @@ def stack(docker_engine, tmp_path_factory):
         shutil.rmtree(tree, ignore_errors=True)
 
 
-def wait_for_run(api: AirflowApi, dag_id: str, timeout: float = 900, **match) -> dict:
+def wait_for_run(api: AirflowApi, dag_id: str, timeout: float = 900, **match) -> DAGRunResponse:
     """The first run of `dag_id` whose fields equal `match`, once it has finished."""
     deadline = time.monotonic() + timeout
     while True:
-        runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
-        runs = [r for r in runs if all(r.get(k) == v for k, v in match.items())]
-        if runs and runs[0]["state"] in ("success", "failed"):
+        runs = api.dag_runs.get_dag_runs(dag_id, limit=100, order_by=["run_after"]).dag_runs
+        runs = [r for r in runs if all(getattr(r, k) == v for k, v in match.items())]
+        if runs and runs[0].state in ("success", "failed"):
             return runs[0]
         if time.monotonic() > deadline:
             raise AssertionError(f"{dag_id}: no finished run matching {match} in {timeout:.0f}s: {runs}")
         time.sleep(5)
 
 
-def failures(api: AirflowApi, run: dict) -> str:
+def failures(api: AirflowApi, run: DAGRunResponse) -> str:
     """Every task's state and try, and the logs of the failed ones, for an assertion message."""
-    from sandbox.airflow_api import ApiError
-
     shown = []
-    for ti in api.task_instances(run["dag_id"], run["dag_run_id"]):
-        shown.append(f"{ti['task_id']}[{ti['map_index']}]: {ti['state']}, try {ti['try_number']} on {ti['hostname']}")
-        if ti["state"] in ("failed", "upstream_failed"):
+    for ti in api.run_task_instances(run.dag_id, run.dag_run_id):
+        shown.append(f"{ti.task_id}[{ti.map_index}]: {ti.state}, try {ti.try_number} on {ti.hostname}")
+        if ti.state in ("failed", "upstream_failed"):
             try:
-                log = api.task_log(run["dag_id"], run["dag_run_id"], ti["task_id"], max(ti["try_number"], 1),
-                                   ti["map_index"])[-3000:]  # fmt: skip
-            except ApiError as err:  # a task that never ran has no log: say so, keep the rest
-                log = f"(no log: {err})"
-            shown.append(f"--- {ti['task_id']}[{ti['map_index']}] {ti['state']}\n{log}")
+                log = api.task_log(run.dag_id, run.dag_run_id, ti.task_id, max(ti.try_number, 1), ti.map_index)
+            except ApiException as err:  # a task that never ran has no log: say so, keep the rest
+                log = f"(no log: HTTP {err.status})"
+            shown.append(f"--- {ti.task_id}[{ti.map_index}] {ti.state}\n{log[-3000:]}")
     return "\n".join(shown)
 
 
-def assert_succeeded(api: AirflowApi, run: dict) -> None:
-    assert run["state"] == "success", f"{run['dag_id']} {run['dag_run_id']}: {run['state']}\n{failures(api, run)}"
+def assert_succeeded(api: AirflowApi, run: DAGRunResponse) -> None:
+    assert run.state == "success", f"{run.dag_id} {run.dag_run_id}: {run.state}\n{failures(api, run)}"
+
+
+def trigger(api: AirflowApi, dag_id: str, conf: dict | None = None, **fields) -> DAGRunResponse:
+    """A manual run now (no logical date, as Airflow 3 allows) unless `fields` say otherwise."""
+    body = TriggerDAGRunPostBody(**({"logical_date": None} | fields), conf=conf or {})
+    return api.dag_runs.trigger_dag_run(dag_id, body)
 
 
 def test_every_service_is_healthy_and_init_exited_0(stack):
@@ -257,11 +266,11 @@ def test_every_service_is_healthy_and_init_exited_0(stack):
 
 def test_every_scheduled_dag_succeeds_on_its_own(stack):
     api = stack.api()
-    assert api.get("/api/v2/importErrors")["import_errors"] == []
+    assert api.import_errors.get_import_errors().import_errors == []
     results = {}
     for dag_id in SCHEDULED_DAGS:
         run = wait_for_run(api, dag_id, run_type="scheduled")
-        results[dag_id] = run["state"]
+        results[dag_id] = run.state.value
         assert_succeeded(api, run)
     print(results)
 
@@ -319,25 +328,20 @@ def test_the_log_of_a_running_task_is_served_by_its_worker(stack):
     shared secret key: with one key per container the answer is 403."""
     api = stack.api()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    run = api.post(
-        "/api/v2/dags/song_plays/dagRuns",
-        {"dag_run_id": f"deploy_test_{yesterday}", "logical_date": f"{yesterday}T00:00:00Z", "conf": {}},
-    )
+    midnight = dt.datetime.combine(yesterday, dt.time(), dt.UTC)
+    run = trigger(api, "song_plays", dag_run_id=f"deploy_test_{yesterday}", logical_date=midnight)
     deadline = time.monotonic() + 600
     while True:
-        ti = api.get(f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen")
-        if ti["state"] == "running":
+        ti = api.task_instances.get_task_instance("song_plays", run.dag_run_id, "dataset_gen")
+        if ti.state == "running":
             break
-        assert ti["state"] in (None, "scheduled", "queued") and time.monotonic() < deadline, ti
+        assert ti.state in (None, "scheduled", "queued") and time.monotonic() < deadline, ti
         time.sleep(1)
-    answer = api.get(
-        f"/api/v2/dags/song_plays/dagRuns/{run['dag_run_id']}/taskInstances/dataset_gen/logs/{ti['try_number']}",
-        full_content="true",
-    )
-    text = json.dumps(answer)  # the log lines and, first, where they were read from
-    assert f"http://{ti['hostname']}:8793/log/" in text, text[:3000]
+    # The log lines and, first, where they were read from.
+    text = json.dumps(api.task_log_content("song_plays", run.dag_run_id, "dataset_gen", ti.try_number))
+    assert f"http://{ti.hostname}:8793/log/" in text, text[:3000]
     assert "secret_key" not in text and "Could not read served logs" not in text, text[:3000]
-    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run["dag_run_id"]))
+    assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run.dag_run_id))
 
 
 def test_police_staging_builds_with_postgis_and_is_promoted(stack):
@@ -351,8 +355,8 @@ def test_police_staging_builds_with_postgis_and_is_promoted(stack):
             "procedures_file": "/opt/airflow/police_eis/stored_procedures/load_common_stored_procedures.sql",
             "populate_dir": "",
         }
-    build = api.post("/api/v2/dags/police_staging/dagRuns", {"logical_date": None, "conf": conf})
-    assert_succeeded(api, wait_for_run(api, "police_staging", timeout=1200, dag_run_id=build["dag_run_id"]))
+    build = trigger(api, "police_staging", conf)
+    assert_succeeded(api, wait_for_run(api, "police_staging", timeout=1200, dag_run_id=build.dag_run_id))
     with stack.warehouse() as conn:
         built = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'eis_dev'").fetchone()[0]
         geometry = conn.execute(
@@ -360,11 +364,8 @@ def test_police_staging_builds_with_postgis_and_is_promoted(stack):
         ).fetchone()[0]
     if real:
         assert built == 97 and geometry >= 3
-    promote = api.post(
-        "/api/v2/dags/police_staging_promote/dagRuns",
-        {"logical_date": None, "conf": {"confirm": True, "source": "eis_dev", "target": "eis"}},
-    )
-    assert_succeeded(api, wait_for_run(api, "police_staging_promote", dag_run_id=promote["dag_run_id"]))
+    promote = trigger(api, "police_staging_promote", {"confirm": True, "source": "eis_dev", "target": "eis"})
+    assert_succeeded(api, wait_for_run(api, "police_staging_promote", dag_run_id=promote.dag_run_id))
     with stack.warehouse() as conn:
         tables = dict(conn.execute(
             "SELECT schemaname, count(*) FROM pg_tables WHERE schemaname IN ('eis', 'eis_dev') GROUP BY 1"
@@ -376,10 +377,9 @@ def test_a_second_worker_takes_tasks(stack):
     stack.timed("scale", "up", "-d", "--wait", "--scale", "airflow-worker=2")
     assert len(stack.services()["airflow-worker"]) == 2
     api = stack.api()
-    run = api.post("/api/v2/dags/police_staging/dagRuns", {"logical_date": None, "conf": {}})
-    run = wait_for_run(api, "police_staging", dag_run_id=run["dag_run_id"])
+    run = wait_for_run(api, "police_staging", dag_run_id=trigger(api, "police_staging").dag_run_id)
     assert_succeeded(api, run)
-    hosts = {ti["hostname"] for ti in api.task_instances("police_staging", run["dag_run_id"]) if ti["hostname"]}
+    hosts = {ti.hostname for ti in api.run_task_instances("police_staging", run.dag_run_id) if ti.hostname}
     assert len(hosts) == 2, hosts
 
 
@@ -410,10 +410,10 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
     with stack.warehouse() as conn:
         before = conn.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone()
     api = stack.api()
-    run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
+    run = trigger(api, "load_candidates_inference")
     copying = copy_under_way(stack)
-    [ti] = [t for t in api.task_instances("load_candidates_inference", run["dag_run_id"]) if t["state"] == "running"]
-    victim = ti["hostname"]  # the worker container's id, its hostname
+    [ti] = [t for t in api.run_task_instances("load_candidates_inference", run.dag_run_id) if t.state == "running"]
+    victim = ti.hostname  # the worker container's id, its hostname
     # The worst case, made certain: a killed container's FIN is lost when its network goes first (it
     # failed CI twice), so its packets are dropped from just before the kill.
     pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", victim],
@@ -430,10 +430,10 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
         print(f"the killed worker's session ended {time.monotonic() - killed_at:.0f} s after the kill")
         assert monitor.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone() == before
 
-    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run["dag_run_id"])
+    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run.dag_run_id)
     assert_succeeded(api, run)
-    [ti] = api.task_instances("load_candidates_inference", run["dag_run_id"])
-    assert ti["try_number"] == 2 and ti["hostname"] != victim
+    [ti] = api.run_task_instances("load_candidates_inference", run.dag_run_id)
+    assert ti.try_number == 2 and ti.hostname != victim
     with stack.warehouse() as conn:
         got = conn.execute(f"SELECT count(*), sum(user_id), sum(item_id) {in_file}").fetchone()
     assert got == (len(frame), int(frame["user_id"].sum()), int(frame["item_id"].sum()))
@@ -467,12 +467,13 @@ def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_work
     clean = day_outputs(data, day)
     assert {"dataset/_SUCCESS", "counts_by_zip_sub/_SUCCESS"} <= set(clean), sorted(clean)
     shutil.rmtree(data / "output" / f"{day:%Y/%m/%d}")
-    task = f"/api/v2/dags/song_plays/dagRuns/{run_id}/taskInstances/dataset_gen"
-    tries_before = api.get(task)["try_number"]
-    api.post("/api/v2/dags/song_plays/clearTaskInstances", {
-        "dag_run_id": run_id, "task_ids": ["dataset_gen"], "dry_run": False, "only_failed": False,
-        "reset_dag_runs": True,
-    })  # fmt: skip
+    def task() -> TaskInstanceResponse:
+        return api.task_instances.get_task_instance("song_plays", run_id, "dataset_gen")
+
+    tries_before = task().try_number
+    api.task_instances.post_clear_task_instances("song_plays", ClearTaskInstancesBody(
+        dag_run_id=run_id, task_ids=["dataset_gen"], dry_run=False, only_failed=False, reset_dag_runs=True,
+    ))  # fmt: skip
     master_json = f"http://127.0.0.1:{stack.env['SPARK_MASTER_UI_PORT']}/json/"
     deadline = time.monotonic() + 600
     while True:  # the job is running on the Spark worker: its driver lives in the Celery worker
@@ -481,13 +482,13 @@ def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_work
                 break
         assert time.monotonic() < deadline, "the Spark job was never seen running"
         time.sleep(0.2)
-    victim = api.get(task)["hostname"]
+    victim = task().hostname
     subprocess.run(["docker", "kill", "--signal", "KILL", victim], check=True, capture_output=True)
     assert not (data / "output" / f"{day:%Y/%m/%d}" / "dataset" / "_SUCCESS").exists()
 
     assert_succeeded(api, wait_for_run(api, "song_plays", dag_run_id=run_id))
-    ti = api.get(task)
-    assert ti["try_number"] == tries_before + 2 and ti["hostname"] != victim  # the cleared try, then its retry
+    ti = task()
+    assert ti.try_number == tries_before + 2 and ti.hostname != victim  # the cleared try, then its retry
     assert day_outputs(data, day) == clean  # the killed attempt's temporaries removed, the rest equal
     stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # the killed worker back
 
@@ -530,7 +531,7 @@ def test_a_load_whose_warehouse_restarts_mid_load_is_retried_and_no_row_holds_pa
     holder = stack.warehouse()
     holder.execute("BEGIN")
     holder.execute("LOCK TABLE candidates_inference IN SHARE MODE")  # no writer gets past it
-    run = api.post("/api/v2/dags/load_candidates_inference/dagRuns", {"logical_date": None, "conf": {}})
+    run = trigger(api, "load_candidates_inference")
     load_waiting_for(holder.info.backend_pid, stack)
     stack.compose("restart", "warehouse")  # ends the holder's session too
     holder.close()
@@ -538,11 +539,11 @@ def test_a_load_whose_warehouse_restarts_mid_load_is_retried_and_no_row_holds_pa
     with stack.warehouse() as conn:
         assert conn.execute(changed).fetchone()[0] == 0, "a part of the interrupted load is visible"
 
-    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run["dag_run_id"])
+    run = wait_for_run(api, "load_candidates_inference", dag_run_id=run.dag_run_id)
     assert_succeeded(api, run)
-    [ti] = api.task_instances("load_candidates_inference", run["dag_run_id"])
-    assert ti["try_number"] == 2  # the lost connection was transient: retried, not failed
-    first_try = api.task_log("load_candidates_inference", run["dag_run_id"], ti["task_id"], 1, ti["map_index"])
+    [ti] = api.run_task_instances("load_candidates_inference", run.dag_run_id)
+    assert ti.try_number == 2  # the lost connection was transient: retried, not failed
+    first_try = api.task_log("load_candidates_inference", run.dag_run_id, ti.task_id, 1, ti.map_index)
     assert "OperationalError" in first_try, first_try[-2000:]
     with stack.warehouse() as conn:
         assert conn.execute(changed).fetchone()[0] == len(frame)
@@ -555,10 +556,10 @@ def test_runs_in_flight_when_the_scheduler_container_is_killed_finish_once_it_is
     is sent exactly once."""
     api = stack.api()
     dags = ("hello_world", "police_staging", "uber_trip_time")
-    runs = {dag: api.post(f"/api/v2/dags/{dag}/dagRuns", {"logical_date": None, "conf": {}}) for dag in dags}
+    runs = {dag: trigger(api, dag) for dag in dags}
     def in_flight() -> bool:
-        states = [api.get(f"/api/v2/dags/{dag}/dagRuns/{run['dag_run_id']}")["state"] for dag, run in runs.items()]
-        tasks = [t["state"] for dag, run in runs.items() for t in api.task_instances(dag, run["dag_run_id"])]
+        states = [api.dag_runs.get_dag_run(dag, run.dag_run_id).state for dag, run in runs.items()]
+        tasks = [t.state for dag, run in runs.items() for t in api.run_task_instances(dag, run.dag_run_id)]
         return states == ["running"] * len(runs) and "running" in tasks
 
     deadline = time.monotonic() + 600
@@ -570,12 +571,12 @@ def test_runs_in_flight_when_the_scheduler_container_is_killed_finish_once_it_is
     stack.compose("up", "-d", "--wait", "airflow-scheduler")
 
     for dag, run in runs.items():
-        assert_succeeded(api, wait_for_run(api, dag, dag_run_id=run["dag_run_id"]))
+        assert_succeeded(api, wait_for_run(api, dag, dag_run_id=run.dag_run_id))
     # The weekly DAGs say when they succeed. Airflow 3 runs a DAG's callback in the dag processor,
     # after the scheduler has queued it, so the message may come a little after the run's state.
     def sent_by_the_weekly_dags() -> dict[str, list[str]]:
         texts = telegram_texts(stack)  # one read of the Bot API's log per look
-        return {dag: [t for t in texts if t.startswith(f"DAG {dag} with run_id={runs[dag]['dag_run_id']} ")]
+        return {dag: [t for t in texts if t.startswith(f"DAG {dag} with run_id={runs[dag].dag_run_id} ")]
                 for dag in ("hello_world", "police_staging")}  # fmt: skip
 
     deadline, sent = time.monotonic() + 300, sent_by_the_weekly_dags()
@@ -588,14 +589,14 @@ def test_runs_in_flight_when_the_scheduler_container_is_killed_finish_once_it_is
 
 def test_down_and_up_keeps_tables_runs_and_objects(stack):
     api = stack.api()
-    runs_before = {r["dag_run_id"] for r in api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]}
+    runs_before = {r.dag_run_id for r in api.dag_runs.get_dag_runs("~", limit=1000).dag_runs}
     with stack.warehouse() as conn:
         rows_before = conn.execute("SELECT count(*) FROM candidates_ranked").fetchone()[0]
     objects_before = sorted(o["Key"] for o in stack.s3().list_objects_v2(Bucket="page-views-staging")["Contents"])
     stack.timed("down", "down")
     stack.timed("up again", "up", "-d", "--wait")
     api = stack.api()
-    runs_after = {r["dag_run_id"] for r in api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]}
+    runs_after = {r.dag_run_id for r in api.dag_runs.get_dag_runs("~", limit=1000).dag_runs}
     assert runs_before <= runs_after
     with stack.warehouse() as conn:
         assert conn.execute("SELECT count(*) FROM candidates_ranked").fetchone()[0] == rows_before

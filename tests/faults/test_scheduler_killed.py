@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.embedded_postgres import free_port
 from sandbox.estimates_api import EstimatesApi
-from sandbox.runs import RunResult, _leaves, follow, trigger
+from sandbox.runs import RunResult, _leaves, follow, trigger, unpause
 from steps import trip_time
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def stack(tmp_path, monkeypatch):
 
 
 def running_tasks(api, runs: list[RunResult]) -> dict[str, int]:
-    return {r.dag_id: sum(ti["state"] == "running" for ti in api.task_instances(r.dag_id, r.run_id)) for r in runs}
+    return {r.dag_id: sum(ti.state == "running" for ti in api.run_task_instances(r.dag_id, r.run_id)) for r in runs}
 
 
 def test_scheduler_killed_with_three_runs_in_flight_every_run_ends_as_without_the_kill(stack, tmp_path):
@@ -59,7 +59,7 @@ def test_scheduler_killed_with_three_runs_in_flight_every_run_ends_as_without_th
     api = stack.api()
     runs = []
     for dag_id in DAGS:
-        api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        unpause(api, dag_id)
         conf = {"n": PAIRS} if dag_id == "uber_trip_time" else {}
         runs.append(RunResult(dag_id, DAY, run_id=trigger(api, dag_id, DAY, conf), leaves=_leaves(api, dag_id)))
 
@@ -75,7 +75,7 @@ def test_scheduler_killed_with_three_runs_in_flight_every_run_ends_as_without_th
     follow(api, runs, time.monotonic() + 900)
     states = {r.dag_id: r.state for r in runs}
     assert states == dict.fromkeys(DAGS, "success"), (states, in_flight)
-    tries = {ti["task_id"]: ti["try_number"] for r in runs for ti in api.task_instances(r.dag_id, r.run_id)}
+    tries = {ti.task_id: ti.try_number for r in runs for ti in api.run_task_instances(r.dag_id, r.run_id)}
     print("in flight at the kill:", in_flight, "run again:", {t: n for t, n in tries.items() if n > 1})
     assert max(tries.values()) >= 2, f"no task was run again after the kill: {tries}"
 
