@@ -278,7 +278,7 @@ def test_every_scheduled_dag_succeeds_on_its_own(stack):
 def test_ranking_is_started_by_the_scheduler_from_the_asset_events(stack):
     api = stack.api()
     run = wait_for_run(api, "rank_candidates", timeout=600)
-    assert run["run_type"] == "asset_triggered"
+    assert run.run_type == "asset_triggered"
     assert_succeeded(api, run)
     with stack.warehouse() as conn:
         ranked = conn.execute("SELECT count(*), count(DISTINCT user_id) FROM candidates_ranked").fetchone()
