@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from airflow_client.client.models import (
     ClearTaskInstancesBody,
+    ClearTaskInstancesBodyTaskIdsInner,
     DAGRunResponse,
     TaskInstanceResponse,
     TriggerDAGRunPostBody,
@@ -472,7 +473,8 @@ def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_work
 
     tries_before = task().try_number
     api.task_instances.post_clear_task_instances("song_plays", ClearTaskInstancesBody(
-        dag_run_id=run_id, task_ids=["dataset_gen"], dry_run=False, only_failed=False, reset_dag_runs=True,
+        dag_run_id=run_id, task_ids=[ClearTaskInstancesBodyTaskIdsInner("dataset_gen")], dry_run=False,
+        only_failed=False, reset_dag_runs=True,
     ))  # fmt: skip
     master_json = f"http://127.0.0.1:{stack.env['SPARK_MASTER_UI_PORT']}/json/"
     deadline = time.monotonic() + 600
