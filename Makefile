@@ -39,7 +39,7 @@ images: venv
 ## test: the whole test suite (PYTEST_ARGS="-k notify" to select)
 test: venv system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## bench: the benchmarks, printed as tables of ratios against their baselines
 bench: venv
