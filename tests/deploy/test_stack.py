@@ -424,9 +424,10 @@ def test_a_load_whose_worker_container_is_killed_mid_copy_is_finished_by_the_oth
     killed_at = time.monotonic()
     # The warehouse's TCP keepalives (docker-compose.yaml) end the session the silent client left in
     # about 25 s, before the retry (30 s heartbeat timeout + 10 s retry delay) starts.
+    deadline = killed_at + 120
     with stack.warehouse() as monitor:  # the dead worker's COPY is rolled back: none of its rows
         while monitor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [copying]).fetchone():
-            assert time.monotonic() < killed_at + 120, "the killed worker's session never ended"
+            assert time.monotonic() < deadline, "the killed worker's session never ended"
             time.sleep(0.2)
         print(f"the killed worker's session ended {time.monotonic() - killed_at:.0f} s after the kill")
         assert monitor.execute(f"SELECT count(*), coalesce(sum(user_id), 0) {in_file}").fetchone() == before
