@@ -11,8 +11,9 @@ The Luigi tutorial's exercise (PIPELINES.md 2c), daily:
    kept once; the production rows that were new wait in two delta tables.
 3. `build_tables`: applies the delta, in one transaction, to `user_page_views` (per user and url:
    de-duplicated production views, latest view, the user's latest email) and
-   `page_recommendations` (top 3 unseen urls per user from the pages most viewed together with a
-   sample of theirs). A day costs what it brought; days loaded in any order end in the same tables.
+   `page_recommendations` (top 3 unseen urls per user from the pages most often viewed on the same
+   visit as those of their latest visit). A day costs what it brought; days loaded in any order end
+   in the same tables.
 """
 
 import pendulum

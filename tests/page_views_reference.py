@@ -28,9 +28,13 @@ def frames_from_files(files: dict[str, bytes], days: set[dt.date] | None = None)
     return views, updates
 
 
-def reference_tables(views: pd.DataFrame, updates: pd.DataFrame, users=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(user_page_views, page_recommendations) of every user, or the recommendations of `users`
-    alone (the co-view counts still come from every user's sample, as they must)."""
+def page_hash(text: str) -> int:
+    """page_views_hash (sql/page_views/tables.sql): the first 8 bytes of the md5, signed."""
+    return int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big", signed=True)
+
+
+def reference_tables(views: pd.DataFrame, updates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(user_page_views, page_recommendations) of every user."""
     views = views.assign(ts=pd.to_datetime(views["ts"], utc=True)).drop_duplicates()
     views = views[views["environment"] == steps.PRODUCTION]
     updates = updates.assign(updated_at=pd.to_datetime(updates["updated_at"], utc=True)).drop_duplicates()
@@ -42,26 +46,33 @@ def reference_tables(views: pd.DataFrame, updates: pd.DataFrame, users=None) -> 
         views.groupby(["user_id", "url"]).agg(count=("ts", "size"), last_viewed=("ts", "max")).reset_index()
         .merge(emails, on="user_id", how="left")
     )  # fmt: skip
-    # Each user's sample: the pages with the smallest md5 of "user url".
-    seen = views[["user_id", "url"]].drop_duplicates()
-    seen["h"] = [hashlib.md5(f"{u} {url}".encode()).hexdigest() for u, url in zip(seen["user_id"], seen["url"], strict=True)]
-    sample = seen.sort_values(["user_id", "h", "url"]).groupby("user_id").head(steps.SAMPLE_PAGES)
-    wanted = sample if users is None else sample[sample["user_id"].isin(users)]
-    # Co-view counts of the pages in the wanted samples, over every user's sample.
-    pairs = sample[sample["url"].isin(wanted["url"].unique())].merge(sample, on="user_id", suffixes=("", "_other"))
-    pairs = pairs[pairs["url"] != pairs["url_other"]]
-    co_views = pairs.groupby(["url", "url_other"]).size().rename("users").reset_index()
-    neighbours = co_views.sort_values(["url", "users", "url_other"], ascending=[True, False, True])
-    neighbours = neighbours.groupby("url").head(steps.NEIGHBOURS)[["url", "url_other"]]
-    scores = wanted.merge(neighbours, on="url").merge(
-        seen.rename(columns={"url": "url_other"}).assign(mine=True)[["user_id", "url_other", "mine"]],
-        on=["user_id", "url_other"], how="left",
+    urls = pd.Series(upv["url"].unique())
+    url_of = dict(zip([page_hash(u) for u in urls], urls, strict=True))
+    page_of = {url: page for page, url in url_of.items()}
+    seen = upv[["user_id", "url"]].assign(page_id=upv["url"].map(page_of))[["user_id", "page_id"]]
+    # Each visit's (user's and UTC day's) sample: its pages of smallest hash of "user day page".
+    visits = views.assign(day=views["ts"].dt.strftime("%Y-%m-%d"), page_id=views["url"].map(page_of))
+    visits = visits[["user_id", "day", "page_id"]].drop_duplicates()
+    visits["h"] = [page_hash(f"{u} {d} {p}") for u, d, p in zip(visits["user_id"], visits["day"], visits["page_id"],
+                                                               strict=True)]  # fmt: skip
+    sample = visits.sort_values(["user_id", "day", "h", "page_id"]).groupby(["user_id", "day"]).head(steps.VISIT_PAGES)
+    pairs = sample.merge(sample, on=["user_id", "day"], suffixes=("", "_other"))
+    pairs = pairs[pairs["page_id"] != pairs["page_id_other"]]
+    co_views = pairs.groupby(["page_id", "page_id_other"]).size().rename("visits").reset_index()
+    neighbours = co_views.sort_values(["page_id", "visits", "page_id_other"], ascending=[True, False, True])
+    neighbours = neighbours.groupby("page_id").head(steps.NEIGHBOURS)[["page_id", "page_id_other"]]
+    # Seeds: the sample of each user's latest visit.
+    seeds = sample[sample["day"] == sample.groupby("user_id")["day"].transform("max")][["user_id", "page_id"]]
+    scores = seeds.merge(neighbours, on="page_id").merge(
+        seen.rename(columns={"page_id": "page_id_other"}).assign(mine=True), on=["user_id", "page_id_other"],
+        how="left",
     )  # fmt: skip
-    scores = scores[scores["mine"].isna()].groupby(["user_id", "url_other"]).size().rename("lists").reset_index()
-    scores = scores.sort_values(["user_id", "lists", "url_other"], ascending=[True, False, True])
+    scores = scores[scores["mine"].isna()].groupby(["user_id", "page_id_other"]).size().rename("lists").reset_index()
+    scores = scores.sort_values(["user_id", "lists", "page_id_other"], ascending=[True, False, True])
     scores["rank"] = scores.groupby("user_id").cumcount() + 1
     recs = scores[scores["rank"] <= steps.RECOMMENDATIONS_PER_USER].merge(emails, on="user_id", how="left")
-    return upv, recs.rename(columns={"url_other": "recommended_url"})[["user_id", "email", "recommended_url", "rank"]]
+    recs["recommended_url"] = recs["page_id_other"].map(url_of)
+    return upv, recs[["user_id", "email", "recommended_url", "rank"]]
 
 
 def table(conn, sql: str, params=None) -> pd.DataFrame:
@@ -70,17 +81,15 @@ def table(conn, sql: str, params=None) -> pd.DataFrame:
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
-def assert_tables_equal(conn, want_upv: pd.DataFrame | None, want_recs: pd.DataFrame, users=None) -> None:
-    """The warehouse's tables equal the reference's, whole (or the recommendations of `users`)."""
-    if want_upv is not None:
-        key = ["user_id", "url"]
-        got = table(conn, "SELECT user_id, url, count, last_viewed, email FROM user_page_views")
-        got = got.sort_values(key).reset_index(drop=True)
-        got["last_viewed"] = pd.to_datetime(got["last_viewed"], utc=True)
-        want = want_upv[["user_id", "url", "count", "last_viewed", "email"]].sort_values(key).reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, want, check_dtype=False)
-    sql = "SELECT user_id, email, recommended_url, rank FROM page_recommendations"
-    got_recs = table(conn, sql) if users is None else table(conn, sql + " WHERE user_id = ANY(%s)", (list(users),))
+def assert_tables_equal(conn, want_upv: pd.DataFrame, want_recs: pd.DataFrame) -> None:
+    """The warehouse's tables equal the reference's, whole."""
+    key = ["user_id", "url"]
+    got = table(conn, "SELECT user_id, url, count, last_viewed, email FROM user_page_views")
+    got = got.sort_values(key).reset_index(drop=True)
+    got["last_viewed"] = pd.to_datetime(got["last_viewed"], utc=True)
+    want = want_upv[["user_id", "url", "count", "last_viewed", "email"]].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    got_recs = table(conn, "SELECT user_id, email, recommended_url, rank FROM page_recommendations")
     key = ["user_id", "rank"]
     pd.testing.assert_frame_equal(
         got_recs.sort_values(key).reset_index(drop=True), want_recs.sort_values(key).reset_index(drop=True),

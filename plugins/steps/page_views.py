@@ -11,21 +11,22 @@ production rows that were new are also queued in two delta tables. `build_tables
 delta, in one transaction, to the aggregates: no past day is read again, from S3 or from the
 event tables, so a day costs what it brought, not what the deployment's history holds.
 
-- `user_page_views(user_id, email, url, count, last_viewed)`: counts and latest views are added to,
-  the user's latest email (`user_emails`) is written where it changed.
+- `user_page_views(user_id, email, url, count, last_viewed)`, a view of `user_page_counts` (added
+  to from the delta) with the user's latest email (`user_emails`) and the page's url (`pages`).
 - `page_recommendations(user_id, email, recommended_url, rank)`: item-to-item, "viewed together".
-  `page_co_views(url, other_url, users)` counts the users who saw both pages, over a sample of
-  each user's pages: the `SAMPLE_PAGES` of them with the smallest md5(user, url). Without a cap,
-  one user with n pages adds n^2 pairs, and a day's cost would grow with the user's history; the
-  hash sample is the same whatever order the days arrive in, is uniform over the user's pages, and
-  once full it changes only when a new page hashes below its largest member, so a long-standing
-  user costs little. Each page keeps its `NEIGHBOURS` most co-viewed pages (`page_neighbours`); a
-  user is recommended the unseen pages that appear in the most neighbour lists of their sampled
-  pages (ties by url), and is recomputed only when their pages, email or a neighbour list of their
-  sample changed.
+  A visit is a user's views on one UTC day. `page_co_views(page_id, other_id, visits)` counts the
+  visits in which both pages were viewed, over a sample of each visit: its `VISIT_PAGES` pages of
+  smallest hash (of user, day and page). Counting per visit, not per user over all time, keeps a
+  day's cost to the visits it brought (a user's history never enters a pair again, and nothing has
+  to leave a sample when a new day arrives) and says what people look at together. Each page
+  keeps its `NEIGHBOURS` most co-viewed pages (`page_neighbours`); a user is recommended the
+  unseen pages found in the most neighbour lists of their latest visit's sample (`user_last_visits`),
+  ties by page id (a fixed hash of the url), and is ranked again only when they saw a new page,
+  got new seeds, or a seed's list changed.
 
-The statements are in `sql/page_views/`: the tables, the two event inserts of load_day, and
-build_tables' steps in order (`apply_delta.sql`).
+Pages are keyed by a hash of their url (`page_views_hash`), so that ids, like every table, do not
+depend on the order the days were loaded in. The statements are in `sql/page_views/`: the tables,
+load_day's (`add_views.sql`, `add_updates.sql`) and build_tables' steps in order (`apply_delta.sql`).
 
 The aggregates are a function of the set of rows loaded, so days loaded in any order, a missed
 day loaded later, or a day loaded again end in the same tables.
@@ -47,12 +48,11 @@ USER_UPDATES_PREFIX = "UserUpdates/"
 PAGE_VIEWS_PREFIX = "PageViews/"
 PRODUCTION = "production"
 RECOMMENDATIONS_PER_USER = 3
-# The caps that bound a day's cost per user (bench page_views: 40,000 users, 20,000 pages): the
-# co-view pairs of a user grow with SAMPLE_PAGES squared, the candidates scored per user with
-# SAMPLE_PAGES * NEIGHBOURS. At 30 and 20 day 3's build took about 90 s and the co-view table was
-# headed for 35 million rows; at 10 and 10 it holds at most 90 pairs a user and a day's build
-# stays between 36 and 46 s from day 3 to day 12.
-SAMPLE_PAGES = 10
+# The caps that bound a day's cost (bench page_views: 40,000 users, 20,000 pages, 400,000 views a
+# day): a visit adds at most VISIT_PAGES * (VISIT_PAGES - 1) co-view pairs, and a user's
+# recommendations score at most VISIT_PAGES * NEIGHBOURS candidates. Visits there hold about 7
+# distinct pages; at 5 a day brings about 800,000 pair increments.
+VISIT_PAGES = 5
 NEIGHBOURS = 10
 
 
@@ -120,10 +120,10 @@ def sql_text(name: str) -> str:
     return (PROJECT_ROOT / "sql" / "page_views" / name).read_text()
 
 
-def build_statements() -> list[tuple[str, str]]:
-    """apply_delta.sql's statements, in order, each with the step (its `-- step:` header) the log
+def sql_steps(name: str) -> list[tuple[str, str]]:
+    """A statement file's statements, in order, each with the step (its `-- step:` header) the log
     times it under."""
-    pieces = re.split(r"^-- step: (.+)$", sql_text("apply_delta.sql"), flags=re.MULTILINE)
+    pieces = re.split(r"^-- step: (.+)$", sql_text(name), flags=re.MULTILINE)
     names, statements = pieces[1::2], pieces[2::2]
     return [(name.strip(), statement.strip()) for name, statement in zip(names, statements, strict=True)]
 
@@ -195,18 +195,21 @@ def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
             updates += parse_user_updates(key, utf8_text(data, key, BadLogError))
         else:
             views.append(read_page_views(key, data))
+    params = {"env": PRODUCTION}
+    seconds: dict[str, float] = {}
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE incoming_views (ts timestamptz, url text, environment text, "
                     "user_id bigint) ON COMMIT DROP")  # fmt: skip
         view_rows = copy_batches(cur, "incoming_views", "ts, url, environment, user_id",
                                  (b for t in views for b in t.to_batches()), f"{views_prefix}*")  # fmt: skip
-        new_views = cur.execute(sql_text("add_views.sql"), {"day": day, "env": PRODUCTION}).rowcount
+        cur.execute("ANALYZE incoming_views")
+        new_views = run_steps(cur, "add_views.sql", params, seconds)["delta"]
         cur.execute("CREATE TEMP TABLE incoming_updates (updated_at timestamptz, user_id bigint, email text, "
                     "name text, environment text) ON COMMIT DROP")  # fmt: skip
         with cur.copy("COPY incoming_updates FROM STDIN") as copy:
             for row in updates:
                 copy.write_row(row)
-        new_updates = cur.execute(sql_text("add_updates.sql"), {"day": day, "env": PRODUCTION}).rowcount
+        new_updates = run_steps(cur, "add_updates.sql", params, seconds)["updates"]
         cur.execute(
             "INSERT INTO page_views_loaded_days (day, keys, page_views, user_updates) "
             "VALUES (%s, %s, %s, %s) "
@@ -216,37 +219,48 @@ def load_day(conn, s3, bucket: str, day: dt.date) -> dict:
         )
     conn.commit()
     log.info("load_day %s: %d page views and %d user updates from %d keys; new production rows: %d views, "
-             "%d updates", day, view_rows, len(updates), len(keys), new_views, new_updates)  # fmt: skip
+             "%d updates (%s)", day, view_rows, len(updates), len(keys), new_views, new_updates,
+             took(seconds))  # fmt: skip
     return {"day": str(day), "keys": len(keys), "page_views": view_rows, "user_updates": len(updates),
             "new_production_views": new_views, "new_production_updates": new_updates}  # fmt: skip
 
 
-# A statement that fills a temporary table, which build_tables analyses (apply_delta.sql says why).
+# A statement that fills a temporary table, which run_steps analyses (apply_delta.sql says why).
 FILLED_TEMP_TABLE = re.compile(r"CREATE TEMP TABLE (\w+) ON COMMIT DROP AS")
+
+
+def run_steps(cur, name: str, params: dict, seconds: dict[str, float]) -> dict[str, int]:
+    """Run a statement file's steps in order; each step's seconds are added to `seconds`, and the
+    rows its last statement touched are returned by step."""
+    import time
+
+    rows = {}
+    for step, statement in sql_steps(name):
+        started = time.monotonic()
+        rows[step] = cur.execute(statement, params if "%(" in statement else None).rowcount
+        if filled := FILLED_TEMP_TABLE.search(statement):
+            cur.execute(f"ANALYZE {filled[1]}")
+        seconds[step] = seconds.get(step, 0.0) + time.monotonic() - started
+    return rows
+
+
+def took(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{step} {s:.1f}s" for step, s in seconds.items())
 
 
 def build_tables(conn, day: dt.date) -> dict:
     """Apply what the loaded days added since the last build to `user_page_views` and
     `page_recommendations`, in one transaction; with nothing new it changes nothing."""
-    import time
-
-    params = {"sample": SAMPLE_PAGES, "neighbours": NEIGHBOURS, "top": RECOMMENDATIONS_PER_USER}
+    params = {"sample": VISIT_PAGES, "neighbours": NEIGHBOURS, "top": RECOMMENDATIONS_PER_USER}
     seconds: dict[str, float] = {}
     with conn.cursor() as cur:
-        for name, statement in build_statements():
-            started = time.monotonic()
-            cur.execute(statement, params if "%(" in statement else None)
-            if filled := FILLED_TEMP_TABLE.search(statement):
-                cur.execute(f"ANALYZE {filled[1]}")
-            seconds[name] = seconds.get(name, 0.0) + time.monotonic() - started
+        rows = run_steps(cur, "apply_delta.sql", params, seconds)
         facts = cur.execute(
-            "SELECT (SELECT count(*) FROM new_views), (SELECT count(*) FROM users_to_rank), "
-            "(SELECT count(*) FROM user_page_views), (SELECT count(*) FROM page_recommendations), "
-            "(SELECT count(*) FROM page_views_loaded_days)"
+            "SELECT (SELECT count(*) FROM new_pages), (SELECT count(*) FROM co_view_change), "
+            "(SELECT count(*) FROM users_to_rank), (SELECT count(*) FROM page_views_loaded_days)"
         ).fetchone()
     conn.commit()
-    summary = dict(zip(("pages_updated", "users_ranked", "user_page_views", "page_recommendations", "days"),
-                       facts, strict=True))  # fmt: skip
-    steps_took = ", ".join(f"{name} {took:.1f}s" for name, took in seconds.items())
-    log.info("build_tables for %s: %s (%s)", day, summary, steps_took)
+    summary = dict(zip(("user_pages_new", "co_view_changes", "users_ranked", "days"), facts, strict=True))
+    summary["recommendations_written"] = rows["page_recommendations"]
+    log.info("build_tables for %s: %s (%s)", day, summary, took(seconds))
     return summary

@@ -1,160 +1,195 @@
 -- build_tables' statements, run in order in one transaction (steps/page_views.py). Each is headed
 -- by the step the log times it under. Temporary tables name each intermediate result. Autovacuum
 -- never analyses a temporary table, so build_tables does, right after a CREATE TEMP TABLE ... AS
--- fills it (and here for email_changed), so that later statements are planned on real row counts.
--- (That did not cure the recommendations' minutes-long plan on day 3 of bench page_views: the
--- fence at "users to recommend to" did.)
+-- fills it, so that later statements are planned on real row counts.
 
 -- step: lock the delta
 LOCK TABLE page_view_delta, user_update_delta IN EXCLUSIVE MODE;
 
--- step: new views
--- (user, page) -> views and latest view brought by the delta
-CREATE TEMP TABLE new_views ON COMMIT DROP AS
-SELECT user_id, url, count(*) AS views, max(ts) AS last_viewed FROM page_view_delta GROUP BY 1, 2;
+-- step: lock the delta
+-- A day's build hashes and sorts a few million rows: in memory, not spilled in 4 MB pieces.
+SET LOCAL work_mem = '256MB';
+
+-- step: pages
+INSERT INTO pages (page_id, url)
+SELECT DISTINCT page_id, url FROM page_view_delta d
+WHERE NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = d.url);
 
 -- step: emails
--- users whose latest email changed: latest by time, the smallest address among equals
-CREATE TEMP TABLE email_changed (user_id bigint) ON COMMIT DROP;
+-- each user's latest email: latest by time, the smallest address among equals
+INSERT INTO user_emails AS e (user_id, email, updated_at)
+SELECT DISTINCT ON (user_id) user_id, email, updated_at FROM user_update_delta
+ORDER BY user_id, updated_at DESC, email
+ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, updated_at = EXCLUDED.updated_at
+WHERE EXCLUDED.updated_at > e.updated_at OR (EXCLUDED.updated_at = e.updated_at AND EXCLUDED.email < e.email);
 
--- step: emails
-WITH latest AS (
-    SELECT DISTINCT ON (user_id) user_id, email, updated_at FROM user_update_delta
-    ORDER BY user_id, updated_at DESC, email
-), changed AS (
-    INSERT INTO user_emails AS e (user_id, email, updated_at) SELECT * FROM latest
-    ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, updated_at = EXCLUDED.updated_at
-    WHERE EXCLUDED.updated_at > e.updated_at
-       OR (EXCLUDED.updated_at = e.updated_at AND EXCLUDED.email < e.email)
-    RETURNING user_id
+-- step: counts
+-- (user, page) seen for the first time (inserted, not updated: xmax = 0), whose users'
+-- recommendations must no longer offer it
+CREATE TEMP TABLE new_pages (user_id bigint, page_id bigint) ON COMMIT DROP;
+
+-- step: counts
+WITH added AS (
+    INSERT INTO user_page_counts AS c (user_id, page_id, count, last_viewed)
+    SELECT user_id, page_id, count(*), max(ts) FROM page_view_delta GROUP BY 1, 2
+    ON CONFLICT (user_id, page_id) DO UPDATE
+    SET count = c.count + EXCLUDED.count, last_viewed = greatest(c.last_viewed, EXCLUDED.last_viewed)
+    RETURNING user_id, page_id, xmax = 0 AS inserted
 )
-INSERT INTO email_changed SELECT user_id FROM changed;
+INSERT INTO new_pages SELECT user_id, page_id FROM added WHERE inserted;
 
--- step: emails
-ANALYZE email_changed;
-
--- step: new pages
--- (user, page) seen for the first time, with the hash that decides the user's sample
-CREATE TEMP TABLE new_pages ON COMMIT DROP AS
-SELECT n.user_id, n.url, md5(n.user_id::text || ' ' || n.url) AS h FROM new_views n
-WHERE NOT EXISTS (SELECT 1 FROM user_page_views p WHERE p.user_id = n.user_id AND p.url = n.url);
-
--- step: user_page_views
-INSERT INTO user_page_views AS p (user_id, email, url, count, last_viewed)
-SELECT n.user_id, e.email, n.url, n.views, n.last_viewed
-FROM new_views n LEFT JOIN user_emails e USING (user_id)
-ON CONFLICT (user_id, url) DO UPDATE
-SET count = p.count + EXCLUDED.count, last_viewed = greatest(p.last_viewed, EXCLUDED.last_viewed);
-
--- step: emails of earlier rows
-UPDATE user_page_views p SET email = e.email FROM email_changed c JOIN user_emails e USING (user_id)
-WHERE p.user_id = c.user_id AND p.email IS DISTINCT FROM e.email;
+-- step: counts
+ANALYZE new_pages;
 
 -- step: sample changes
--- pages entering (+1) or leaving (-1) a user's sample: the sample is the bottom-K by hash of the
--- old sample and the new pages together (a page once left out never hashes below it again)
+-- pages entering (+1) or leaving (-1) a visit's sample, the VISIT_PAGES of the visit's pages with
+-- the smallest hash: the new sample is the smallest of the old sample and the pages arriving (a
+-- page of the visit seen before and left out already hashes above a full sample)
 CREATE TEMP TABLE sample_change ON COMMIT DROP AS
-WITH candidates AS (
-    SELECT user_id, url, h, false AS is_new FROM user_page_samples
-    WHERE user_id IN (SELECT user_id FROM new_pages)
-    UNION ALL SELECT user_id, url, h, true FROM new_pages
+WITH visit_pages AS (
+    SELECT DISTINCT user_id, (ts AT TIME ZONE 'UTC')::date AS day, page_id FROM page_view_delta
+), arriving AS (
+    SELECT v.*, page_views_hash(concat_ws(' ', v.user_id, to_char(v.day, 'YYYY-MM-DD'), v.page_id)) AS h
+    FROM visit_pages v
+    WHERE NOT EXISTS (SELECT 1 FROM visit_samples s
+                      WHERE (s.user_id, s.day, s.page_id) = (v.user_id, v.day, v.page_id))
+), candidates AS (
+    SELECT user_id, day, page_id, h, false AS is_new FROM visit_samples
+    WHERE (user_id, day) IN (SELECT user_id, day FROM arriving)
+    UNION ALL SELECT user_id, day, page_id, h, true FROM arriving
 ), placed AS (
-    SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY h, url) AS position FROM candidates
+    SELECT *, row_number() OVER (PARTITION BY user_id, day ORDER BY h, page_id) AS position FROM candidates
 )
-SELECT user_id, url, h, CASE WHEN is_new THEN 1 ELSE -1 END AS change FROM placed
+SELECT user_id, day, page_id, h, CASE WHEN is_new THEN 1 ELSE -1 END AS change FROM placed
 WHERE (is_new AND position <= %(sample)s) OR (NOT is_new AND position > %(sample)s);
 
 -- step: co-view changes
--- co-view counts: +1 per pair of the new sample with an entering page, -1 per pair of the old
--- sample with a leaving one (both directions); the cost is bounded by the sample size per user
+-- co-view counts of each pair (page_id < other_id): +1 per pair of the new sample with an
+-- entering page, -1 per pair of the old sample with a leaving one; a visit costs at most
+-- VISIT_PAGES * (VISIT_PAGES - 1) / 2 pairs
 CREATE TEMP TABLE co_view_change ON COMMIT DROP AS
 WITH old AS (
-    SELECT s.user_id, s.url, c.user_id IS NOT NULL AS leaving FROM user_page_samples s
-    LEFT JOIN sample_change c ON c.user_id = s.user_id AND c.url = s.url AND c.change = -1
-    WHERE s.user_id IN (SELECT user_id FROM sample_change)
+    SELECT s.user_id, s.day, s.page_id, c.page_id IS NOT NULL AS leaving FROM visit_samples s
+    LEFT JOIN sample_change c
+        ON (c.user_id, c.day, c.page_id) = (s.user_id, s.day, s.page_id) AND c.change = -1
+    WHERE (s.user_id, s.day) IN (SELECT user_id, day FROM sample_change)
 ), new AS (
-    SELECT user_id, url, false AS entering FROM old WHERE NOT leaving
-    UNION ALL SELECT user_id, url, true FROM sample_change WHERE change = 1
+    SELECT user_id, day, page_id, false AS entering FROM old WHERE NOT leaving
+    UNION ALL SELECT user_id, day, page_id, true FROM sample_change WHERE change = 1
 ), pairs AS (
-    SELECT a.url, b.url AS other_url, 1 AS change FROM new a JOIN new b
-        ON b.user_id = a.user_id AND b.url <> a.url WHERE a.entering OR b.entering
+    SELECT a.page_id, b.page_id AS other_id, 1 AS change FROM new a JOIN new b
+        ON (b.user_id, b.day) = (a.user_id, a.day) AND a.page_id < b.page_id WHERE a.entering OR b.entering
     UNION ALL
-    SELECT a.url, b.url, -1 FROM old a JOIN old b
-        ON b.user_id = a.user_id AND b.url <> a.url WHERE a.leaving OR b.leaving
+    SELECT a.page_id, b.page_id, -1 FROM old a JOIN old b
+        ON (b.user_id, b.day) = (a.user_id, a.day) AND a.page_id < b.page_id WHERE a.leaving OR b.leaving
 )
-SELECT url, other_url, sum(change) AS users FROM pairs GROUP BY 1, 2 HAVING sum(change) <> 0;
+SELECT page_id, other_id, sum(change) AS visits FROM pairs GROUP BY 1, 2 HAVING sum(change) <> 0;
 
 -- step: co-views
-INSERT INTO page_co_views AS c (url, other_url, users)
-SELECT url, other_url, users FROM co_view_change
-ON CONFLICT (url, other_url) DO UPDATE SET users = c.users + EXCLUDED.users;
+-- the changed pairs' counts after the change, in both directions
+CREATE TEMP TABLE co_view_now (page_id bigint, other_id bigint, visits bigint) ON COMMIT DROP;
+
+-- step: co-views
+WITH applied AS (
+    INSERT INTO page_co_views AS c (page_id, other_id, visits)
+    SELECT page_id, other_id, visits FROM co_view_change
+    ON CONFLICT (page_id, other_id) DO UPDATE SET visits = c.visits + EXCLUDED.visits
+    RETURNING page_id, other_id, visits
+)
+INSERT INTO co_view_now SELECT page_id, other_id, visits FROM applied
+UNION ALL SELECT other_id, page_id, visits FROM applied;
+
+-- step: co-views
+ANALYZE co_view_now;
 
 -- step: co-views
 DELETE FROM page_co_views c USING co_view_change d
-WHERE c.url = d.url AND c.other_url = d.other_url AND c.users = 0;
+WHERE (c.page_id, c.other_id) = (d.page_id, d.other_id) AND c.visits = 0;
 
 -- step: samples
-DELETE FROM user_page_samples s USING sample_change c
-WHERE c.change = -1 AND s.user_id = c.user_id AND s.url = c.url;
+DELETE FROM visit_samples s USING sample_change c
+WHERE c.change = -1 AND (s.user_id, s.day, s.page_id) = (c.user_id, c.day, c.page_id);
 
 -- step: samples
-INSERT INTO user_page_samples (user_id, url, h)
-SELECT user_id, url, h FROM sample_change WHERE change = 1;
+INSERT INTO visit_samples (user_id, day, page_id, h)
+SELECT user_id, day, page_id, h FROM sample_change WHERE change = 1;
+
+-- step: latest visits
+INSERT INTO user_last_visits AS l (user_id, day)
+SELECT user_id, max(day) FROM sample_change GROUP BY user_id
+ON CONFLICT (user_id) DO UPDATE SET day = EXCLUDED.day WHERE EXCLUDED.day > l.day;
 
 -- step: neighbour lists
--- each touched page's most co-viewed pages; then the pages whose list (as a set) changed
+-- each touched page's NEIGHBOURS most co-viewed pages. Where counts only grew, they are among its
+-- old list and its changed pairs (a page outside both still counts no more than the old list's
+-- last); a page one of whose pairs lost visits is ranked again from all its pairs.
 CREATE TEMP TABLE fresh_neighbours ON COMMIT DROP AS
-SELECT t.url, n.other_url FROM (SELECT DISTINCT url FROM co_view_change) t
-CROSS JOIN LATERAL (
-    SELECT other_url FROM page_co_views c WHERE c.url = t.url
-    ORDER BY users DESC, other_url LIMIT %(neighbours)s
-) n;
+WITH recount AS (
+    SELECT page_id FROM co_view_change WHERE visits < 0 UNION SELECT other_id FROM co_view_change WHERE visits < 0
+), candidates AS (
+    SELECT n.page_id, n.other_id, c.visits FROM page_neighbours n
+    JOIN page_co_views c ON (c.page_id, c.other_id) = (least(n.page_id, n.other_id), greatest(n.page_id, n.other_id))
+    WHERE n.page_id IN (SELECT page_id FROM co_view_now) AND n.page_id NOT IN (SELECT page_id FROM recount)
+    UNION
+    SELECT page_id, other_id, visits FROM co_view_now WHERE page_id NOT IN (SELECT page_id FROM recount)
+    UNION ALL
+    SELECT page_id, other_id, visits FROM page_co_views WHERE page_id IN (SELECT page_id FROM recount)
+    UNION ALL
+    SELECT other_id, page_id, visits FROM page_co_views WHERE other_id IN (SELECT page_id FROM recount)
+), placed AS (
+    SELECT *, row_number() OVER (PARTITION BY page_id ORDER BY visits DESC, other_id) AS position
+    FROM candidates WHERE visits > 0
+)
+SELECT page_id, other_id FROM placed WHERE position <= %(neighbours)s;
 
 -- step: neighbour lists
 CREATE TEMP TABLE neighbours_changed ON COMMIT DROP AS
-SELECT DISTINCT url FROM (
-    (SELECT url, other_url FROM fresh_neighbours
-     EXCEPT SELECT url, other_url FROM page_neighbours WHERE url IN (SELECT url FROM co_view_change))
+SELECT DISTINCT page_id FROM (
+    (SELECT page_id, other_id FROM fresh_neighbours
+     EXCEPT SELECT page_id, other_id FROM page_neighbours WHERE page_id IN (SELECT page_id FROM co_view_now))
     UNION ALL
-    (SELECT url, other_url FROM page_neighbours WHERE url IN (SELECT url FROM co_view_change)
-     EXCEPT SELECT url, other_url FROM fresh_neighbours)
+    (SELECT page_id, other_id FROM page_neighbours WHERE page_id IN (SELECT page_id FROM co_view_now)
+     EXCEPT SELECT page_id, other_id FROM fresh_neighbours)
 ) d;
 
 -- step: neighbour lists
-DELETE FROM page_neighbours WHERE url IN (SELECT url FROM neighbours_changed);
+DELETE FROM page_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_changed);
 
 -- step: neighbour lists
-INSERT INTO page_neighbours (url, other_url)
-SELECT url, other_url FROM fresh_neighbours WHERE url IN (SELECT url FROM neighbours_changed);
+INSERT INTO page_neighbours (page_id, other_id)
+SELECT page_id, other_id FROM fresh_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_changed);
 
 -- step: users to recommend to
--- users whose recommendations may differ: new pages, a new email, a changed list of their sample.
--- Their candidates are fenced off (MATERIALIZED) before the anti-join with user_page_views: the
--- planner estimates that anti-join at one row and, unfenced, joined users_to_rank to it by a
--- nested loop over millions of rows (minutes on day 3 of bench page_views).
+-- users whose recommendations may differ: a page newly seen, a changed sample of their latest
+-- visit (seeds), a changed list of a seed (a scan of every user's latest visit: bounded by the
+-- users, not by the days)
 CREATE TEMP TABLE users_to_rank ON COMMIT DROP AS
-SELECT user_id FROM new_pages UNION SELECT user_id FROM email_changed
-UNION SELECT s.user_id FROM user_page_samples s JOIN neighbours_changed c USING (url);
+SELECT user_id FROM new_pages
+UNION SELECT c.user_id FROM sample_change c JOIN user_last_visits l USING (user_id, day)
+UNION SELECT s.user_id FROM user_last_visits l JOIN visit_samples s USING (user_id, day)
+      JOIN neighbours_changed c USING (page_id);
 
 -- step: page_recommendations
-DELETE FROM page_recommendations WHERE user_id IN (SELECT user_id FROM users_to_rank);
+DELETE FROM page_recommendation_ranks WHERE user_id IN (SELECT user_id FROM users_to_rank);
 
 -- step: page_recommendations
-INSERT INTO page_recommendations (user_id, email, recommended_url, rank)
+-- Candidates are counted before the anti-join with user_page_counts (a third of the rows to look
+-- up), and fenced off (MATERIALIZED): the planner estimates that anti-join at one row and,
+-- unfenced, joined users_to_rank to it by a nested loop over millions of rows.
+INSERT INTO page_recommendation_ranks (user_id, rank, page_id)
 WITH candidates AS MATERIALIZED (
-    SELECT s.user_id, n.other_url AS url
-    FROM users_to_rank r JOIN user_page_samples s USING (user_id)
-    JOIN page_neighbours n ON n.url = s.url
+    SELECT s.user_id, n.other_id AS page_id, count(*) AS lists
+    FROM users_to_rank r JOIN user_last_visits l USING (user_id) JOIN visit_samples s USING (user_id, day)
+    JOIN page_neighbours n ON n.page_id = s.page_id
+    GROUP BY 1, 2
 ), scores AS (
-    SELECT user_id, url, count(*) AS lists FROM candidates c
-    WHERE NOT EXISTS (SELECT 1 FROM user_page_views p WHERE p.user_id = c.user_id AND p.url = c.url)
-    GROUP BY user_id, url
+    SELECT * FROM candidates c
+    WHERE NOT EXISTS (SELECT 1 FROM user_page_counts p WHERE (p.user_id, p.page_id) = (c.user_id, c.page_id))
 ), ranked AS (
-    SELECT user_id, url, row_number() OVER (PARTITION BY user_id ORDER BY lists DESC, url) AS rank
+    SELECT user_id, page_id, row_number() OVER (PARTITION BY user_id ORDER BY lists DESC, page_id) AS rank
     FROM scores
 )
-SELECT r.user_id, e.email, r.url, r.rank FROM ranked r LEFT JOIN user_emails e USING (user_id)
-WHERE r.rank <= %(top)s;
+SELECT user_id, rank, page_id FROM ranked WHERE rank <= %(top)s;
 
 -- step: clear the delta
 TRUNCATE page_view_delta, user_update_delta;

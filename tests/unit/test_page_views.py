@@ -29,7 +29,7 @@ def test_tables_match_an_independent_computation_over_two_days(warehouse, s3):
     check_against_pandas(warehouse, files, {DAY1})
     steps.load_day(warehouse, s3, BUCKET, DAY2)
     summary = steps.build_tables(warehouse, DAY2)
-    assert summary["days"] == 2 and summary["user_page_views"] > 0 and summary["page_recommendations"] > 0
+    assert summary["days"] == 2 and summary["user_pages_new"] > 0 and summary["recommendations_written"] > 0
     check_against_pandas(warehouse, files)
     # The logs overlap: day 2's files repeat day 1's last hour, and each repeats some of its lines.
     overlap = files[f"PageViews/{DAY2}-a.jsonl"].splitlines()[0]
@@ -42,7 +42,7 @@ def test_rerunning_a_day_gives_the_same_tables_and_reads_nothing_again(warehouse
     steps.load_day(warehouse, s3, BUCKET, DAY1)
     steps.build_tables(warehouse, DAY1)
     first = tables_fingerprint(warehouse)
-    assert {"public.user_page_views", "public.page_recommendations"} <= set(first) and len(first) >= 4
+    assert {"public.user_page_counts", "public.page_recommendation_ranks"} <= set(first) and len(first) >= 4
     caplog.set_level("INFO")
     assert steps.load_day(warehouse, s3, BUCKET, DAY1)["already_loaded"]
     steps.build_tables(warehouse, DAY1)
@@ -50,19 +50,20 @@ def test_rerunning_a_day_gives_the_same_tables_and_reads_nothing_again(warehouse
     assert "load_day: already complete" in caplog.text
 
 
-@pytest.mark.parametrize(("sample", "neighbours"), [(steps.SAMPLE_PAGES, steps.NEIGHBOURS), (3, 4)],
+@pytest.mark.parametrize(("sample", "neighbours"), [(steps.VISIT_PAGES, steps.NEIGHBOURS), (2, 4)],
                          ids=["as_shipped", "small_caps"])  # fmt: skip
 def test_days_loaded_in_any_order_end_in_identical_tables(warehouse, s3, postgres_server, monkeypatch, sample,
                                                           neighbours):  # fmt: skip
     """Days 1..4 in order, built after each; the same days shuffled, with a missed day loaded last
     and a day loaded twice, in a second database: every table but the loading log is identical,
     and both equal the pandas computation over all four days. With small caps, pages enter and
-    leave the users' samples and the neighbour lists fill up, so those paths run too."""
+    leave the visits' samples (day 2's logs repeat day 1's last hour, so a visit gets rows from two
+    loads) and the neighbour lists fill up, so those paths run too."""
     import psycopg
 
     from tests.conftest import fresh_database
 
-    monkeypatch.setattr(steps, "SAMPLE_PAGES", sample)
+    monkeypatch.setattr(steps, "VISIT_PAGES", sample)
     monkeypatch.setattr(steps, "NEIGHBOURS", neighbours)
 
     days = [DAY1 + dt.timedelta(days=n) for n in range(4)]
@@ -77,13 +78,14 @@ def test_days_loaded_in_any_order_end_in_identical_tables(warehouse, s3, postgre
         steps.build_tables(warehouse, day)
     in_order = state(warehouse)
     samples, most_pages, lists = warehouse.execute(
-        "SELECT (SELECT max(n) FROM (SELECT count(*) n FROM user_page_samples GROUP BY user_id) s), "
-        "(SELECT max(n) FROM (SELECT count(*) n FROM user_page_views GROUP BY user_id) v), "
-        "(SELECT max(n) FROM (SELECT count(*) n FROM page_neighbours GROUP BY url) l)"
+        "SELECT (SELECT max(n) FROM (SELECT count(*) n FROM visit_samples GROUP BY user_id, day) s), "
+        "(SELECT max(n) FROM (SELECT count(DISTINCT url) n FROM page_view_events WHERE environment = 'production' "
+        "GROUP BY user_id, (ts AT TIME ZONE 'UTC')::date) v), "
+        "(SELECT max(n) FROM (SELECT count(*) n FROM page_neighbours GROUP BY page_id) l)"
     ).fetchone()
     assert samples == min(sample, most_pages) and lists == neighbours
     if sample < most_pages:
-        print(f"users with more pages than their sample of {sample}: up to {most_pages} pages")
+        print(f"visits with more pages than their sample of {sample}: up to {most_pages} pages")
     with fresh_database(postgres_server) as uri, psycopg.connect(uri) as other:
         for day in (days[2], days[0], days[3], days[0]):
             steps.load_day(other, s3, BUCKET, day)
@@ -143,3 +145,52 @@ def test_generator_upload_reaches_the_same_server(s3_server, s3):
     assert sorted(s3.list_keys(bucket_name=BUCKET)) == [
         f"PageViews/{DAY1}-a.jsonl", f"PageViews/{DAY1}-b.jsonl", f"UserUpdates/{DAY1}.csv",
     ]  # fmt: skip
+
+
+# The first layout's tables (until 2026-12), as a deployment that ran it holds them.
+FIRST_LAYOUT = """
+CREATE TABLE page_view_events (ts timestamptz NOT NULL, url text NOT NULL, environment text NOT NULL,
+    user_id bigint NOT NULL, first_day date NOT NULL, PRIMARY KEY (ts, url, environment, user_id));
+CREATE TABLE user_update_events (updated_at timestamptz NOT NULL, user_id bigint NOT NULL, email text NOT NULL,
+    name text NOT NULL, environment text NOT NULL, first_day date NOT NULL,
+    PRIMARY KEY (updated_at, user_id, email, name, environment));
+CREATE TABLE page_view_delta (user_id bigint NOT NULL, url text NOT NULL, ts timestamptz NOT NULL);
+CREATE TABLE user_update_delta (user_id bigint NOT NULL, email text NOT NULL, updated_at timestamptz NOT NULL);
+CREATE TABLE user_emails (user_id bigint PRIMARY KEY, email text NOT NULL, updated_at timestamptz NOT NULL);
+CREATE TABLE user_page_views (user_id bigint NOT NULL, email text, url text NOT NULL, count bigint NOT NULL,
+    last_viewed timestamptz NOT NULL, PRIMARY KEY (user_id, url));
+CREATE TABLE user_page_samples (user_id bigint NOT NULL, url text NOT NULL, h text NOT NULL,
+    PRIMARY KEY (user_id, url));
+CREATE TABLE page_co_views (url text NOT NULL, other_url text NOT NULL, users bigint NOT NULL,
+    PRIMARY KEY (url, other_url));
+CREATE TABLE page_neighbours (url text NOT NULL, other_url text NOT NULL, PRIMARY KEY (url, other_url));
+CREATE TABLE page_recommendations (user_id bigint NOT NULL, email text, recommended_url text NOT NULL,
+    rank integer NOT NULL, PRIMARY KEY (user_id, rank));
+"""
+
+
+def test_a_warehouse_of_the_first_layout_is_rebuilt_from_its_events(warehouse, s3):
+    """The first layout's built tables (some rows in them, stale) are replaced: the next load
+    queues every loaded event again, and its build gives what the files give."""
+    from tests.page_views_reference import frames_from_files
+
+    files = generate(DAY1, DAY2, users=40, views=400)
+    put(s3, files)
+    warehouse.execute(FIRST_LAYOUT)
+    views, updates = frames_from_files(files, {DAY1})
+    with warehouse.cursor().copy("COPY page_view_events (ts, url, environment, user_id, first_day) FROM STDIN") as copy:
+        for row in views.drop_duplicates().itertuples(index=False):
+            copy.write_row((row.ts, row.url, row.environment, row.user_id, DAY1))
+    with warehouse.cursor().copy("COPY user_update_events (updated_at, user_id, email, name, environment, "
+                                 "first_day) FROM STDIN") as copy:  # fmt: skip
+        for row in updates.drop_duplicates().itertuples(index=False):
+            copy.write_row((row.updated_at, row.user_id, row.email, row.name, row.environment, DAY1))
+    warehouse.execute("INSERT INTO user_page_views VALUES (1, 'stale@x', '/stale', 99, now())")
+    warehouse.commit()
+
+    steps.load_day(warehouse, s3, BUCKET, DAY2)
+    assert steps.build_tables(warehouse, DAY2)["recommendations_written"] > 0
+    check_against_pandas(warehouse, files)
+    kinds = dict(warehouse.execute("SELECT relname, relkind FROM pg_class WHERE relname IN "
+                                   "('user_page_views', 'page_recommendations', 'user_page_samples')").fetchall())
+    assert kinds == {"user_page_views": "v", "page_recommendations": "v"}
