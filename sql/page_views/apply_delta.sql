@@ -127,8 +127,8 @@ CREATE TEMP TABLE fresh_neighbours ON COMMIT DROP AS
 WITH recount AS (
     SELECT page_id FROM co_view_change WHERE visits < 0 UNION SELECT other_id FROM co_view_change WHERE visits < 0
 ), candidates AS (
-    SELECT n.page_id, n.other_id, c.visits FROM page_neighbours n
-    JOIN page_co_views c ON (c.page_id, c.other_id) = (least(n.page_id, n.other_id), greatest(n.page_id, n.other_id))
+    SELECT n.page_id, n.other_id, coalesce(c.visits, n.visits) AS visits FROM page_neighbours n
+    LEFT JOIN co_view_now c USING (page_id, other_id)
     WHERE n.page_id IN (SELECT page_id FROM co_view_now) AND n.page_id NOT IN (SELECT page_id FROM recount)
     UNION
     SELECT page_id, other_id, visits FROM co_view_now WHERE page_id NOT IN (SELECT page_id FROM recount)
@@ -140,24 +140,34 @@ WITH recount AS (
     SELECT *, row_number() OVER (PARTITION BY page_id ORDER BY visits DESC, other_id) AS position
     FROM candidates WHERE visits > 0
 )
-SELECT page_id, other_id FROM placed WHERE position <= %(neighbours)s;
+SELECT page_id, other_id, visits FROM placed WHERE position <= %(neighbours)s;
+
+-- step: neighbour lists
+-- the touched pages' old lists, and the pages whose list differs: in its counts (to write it
+-- again), in its pages (whose users are ranked again)
+CREATE TEMP TABLE old_neighbours ON COMMIT DROP AS
+SELECT * FROM page_neighbours WHERE page_id IN (SELECT page_id FROM co_view_now);
+
+-- step: neighbour lists
+CREATE TEMP TABLE neighbours_rewritten ON COMMIT DROP AS
+SELECT DISTINCT page_id FROM (
+    (TABLE fresh_neighbours EXCEPT TABLE old_neighbours) UNION ALL (TABLE old_neighbours EXCEPT TABLE fresh_neighbours)
+) d;
 
 -- step: neighbour lists
 CREATE TEMP TABLE neighbours_changed ON COMMIT DROP AS
 SELECT DISTINCT page_id FROM (
-    (SELECT page_id, other_id FROM fresh_neighbours
-     EXCEPT SELECT page_id, other_id FROM page_neighbours WHERE page_id IN (SELECT page_id FROM co_view_now))
+    (SELECT page_id, other_id FROM fresh_neighbours EXCEPT SELECT page_id, other_id FROM old_neighbours)
     UNION ALL
-    (SELECT page_id, other_id FROM page_neighbours WHERE page_id IN (SELECT page_id FROM co_view_now)
-     EXCEPT SELECT page_id, other_id FROM fresh_neighbours)
+    (SELECT page_id, other_id FROM old_neighbours EXCEPT SELECT page_id, other_id FROM fresh_neighbours)
 ) d;
 
 -- step: neighbour lists
-DELETE FROM page_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_changed);
+DELETE FROM page_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_rewritten);
 
 -- step: neighbour lists
-INSERT INTO page_neighbours (page_id, other_id)
-SELECT page_id, other_id FROM fresh_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_changed);
+INSERT INTO page_neighbours (page_id, other_id, visits)
+SELECT * FROM fresh_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_rewritten);
 
 -- step: users to recommend to
 -- users whose recommendations may differ: a page newly seen, a changed sample of their latest

@@ -63,8 +63,10 @@ CREATE TABLE IF NOT EXISTS page_co_views (
     PRIMARY KEY (page_id, other_id), CHECK (page_id < other_id)
 ) WITH (fillfactor = 70);
 CREATE INDEX IF NOT EXISTS page_co_views_other ON page_co_views (other_id);
+-- Each page's NEIGHBOURS most co-viewed pages, with their counts (kept current: a count changes
+-- only on a day that touches the page, and then its list is written again).
 CREATE TABLE IF NOT EXISTS page_neighbours (
-    page_id bigint NOT NULL, other_id bigint NOT NULL, PRIMARY KEY (page_id, other_id)
+    page_id bigint NOT NULL, other_id bigint NOT NULL, visits bigint NOT NULL, PRIMARY KEY (page_id, other_id)
 );
 CREATE TABLE IF NOT EXISTS page_recommendation_ranks (
     user_id bigint NOT NULL, rank integer NOT NULL, page_id bigint NOT NULL, PRIMARY KEY (user_id, rank)
