@@ -68,6 +68,11 @@ class Stack:
         self.env = env
         self.timings: dict[str, float] = {}
         self.objects_before = docker_objects()
+        # The day the inputs are put for: the tests' days come from it, not from the clock, which
+        # may pass midnight while the module runs (a run of "yesterday" was looked up under the
+        # wrong date when it did).
+        self.today = dt.datetime.now(dt.UTC).date()
+        self.yesterday = self.today - dt.timedelta(days=1)
 
     def compose(self, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
         command = [
@@ -202,8 +207,7 @@ def stack(docker_engine, tmp_path_factory):
         stack.timed("up stores", "up", "-d", "--wait", "warehouse", "s3")
         stack.compose("up", "-d", "s3-init")
         stack.compose("wait", "s3-init")
-        today = dt.datetime.now(dt.UTC).date()
-        put_inputs(stack, [str(today - dt.timedelta(days=1)), str(today)])
+        put_inputs(stack, [str(stack.yesterday), str(stack.today)])
         stack.timed("up", "up", "-d", "--wait")
         yield stack
     finally:
@@ -328,9 +332,8 @@ def test_the_log_of_a_running_task_is_served_by_its_worker(stack):
     """While a task runs, the API server asks the worker's log server for its log, signed with the
     shared secret key: with one key per container the answer is 403."""
     api = stack.api()
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    midnight = dt.datetime.combine(yesterday, dt.time(), dt.UTC)
-    run = trigger(api, "song_plays", dag_run_id=f"deploy_test_{yesterday}", logical_date=midnight)
+    midnight = dt.datetime.combine(stack.yesterday, dt.time(), dt.UTC)
+    run = trigger(api, "song_plays", dag_run_id=f"deploy_test_{stack.yesterday}", logical_date=midnight)
     deadline = time.monotonic() + 600
     while True:
         ti = api.task_instances.get_task_instance("song_plays", run.dag_run_id, "dataset_gen")
@@ -463,7 +466,7 @@ def test_a_spark_job_whose_worker_container_is_killed_is_rerun_by_the_other_work
     clean run wrote."""
     stack.compose("up", "-d", "--wait", "--scale", "airflow-worker=2")  # one to kill, one to retry on
     api = stack.api()
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    day = stack.yesterday
     run_id = f"deploy_test_{day}"  # run clean by the log test: its outputs are what the rerun must write
     data = stack.tree / "data"
     clean = day_outputs(data, day)
