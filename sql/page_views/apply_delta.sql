@@ -2,6 +2,11 @@
 -- by the step the log times it under. Temporary tables name each intermediate result. Autovacuum
 -- never analyses a temporary table, so build_tables does, right after a CREATE TEMP TABLE ... AS
 -- fills it, so that later statements are planned on real row counts.
+--
+-- The tables that grow with the days (visit_samples, user_page_counts) are only ever read by key,
+-- for the day's rows: through LATERAL or a scalar subquery, which the planner cannot turn into a
+-- scan of the whole table. Left to choose, it did, on some days and not others, as the tables'
+-- statistics went stale: on day 29 of bench page_views the recommendations took 273 s, not 4.
 
 -- step: lock the delta
 LOCK TABLE page_view_delta, user_update_delta IN EXCLUSIVE MODE;
@@ -48,14 +53,17 @@ ANALYZE new_pages;
 CREATE TEMP TABLE sample_change ON COMMIT DROP AS
 WITH visit_pages AS (
     SELECT DISTINCT user_id, (ts AT TIME ZONE 'UTC')::date AS day, page_id FROM page_view_delta
+), old_samples AS MATERIALIZED (
+    SELECT s.* FROM (SELECT DISTINCT user_id, day FROM visit_pages) v
+    CROSS JOIN LATERAL (
+        SELECT user_id, day, page_id, h FROM visit_samples s WHERE s.user_id = v.user_id AND s.day = v.day
+    ) s
 ), arriving AS (
     SELECT v.*, page_views_hash(concat_ws(' ', v.user_id, to_char(v.day, 'YYYY-MM-DD'), v.page_id)) AS h
     FROM visit_pages v
-    WHERE NOT EXISTS (SELECT 1 FROM visit_samples s
-                      WHERE (s.user_id, s.day, s.page_id) = (v.user_id, v.day, v.page_id))
+    WHERE NOT EXISTS (SELECT 1 FROM old_samples o WHERE (o.user_id, o.day, o.page_id) = (v.user_id, v.day, v.page_id))
 ), candidates AS (
-    SELECT user_id, day, page_id, h, false AS is_new FROM visit_samples
-    WHERE (user_id, day) IN (SELECT user_id, day FROM arriving)
+    SELECT user_id, day, page_id, h, false AS is_new FROM old_samples
     UNION ALL SELECT user_id, day, page_id, h, true FROM arriving
 ), placed AS (
     SELECT *, row_number() OVER (PARTITION BY user_id, day ORDER BY h, page_id) AS position FROM candidates
@@ -69,10 +77,13 @@ WHERE (is_new AND position <= %(sample)s) OR (NOT is_new AND position > %(sample
 -- VISIT_PAGES * (VISIT_PAGES - 1) / 2 pairs
 CREATE TEMP TABLE co_view_change ON COMMIT DROP AS
 WITH old AS (
-    SELECT s.user_id, s.day, s.page_id, c.page_id IS NOT NULL AS leaving FROM visit_samples s
+    SELECT s.user_id, s.day, s.page_id, c.page_id IS NOT NULL AS leaving
+    FROM (SELECT DISTINCT user_id, day FROM sample_change) v
+    CROSS JOIN LATERAL (
+        SELECT user_id, day, page_id FROM visit_samples s WHERE s.user_id = v.user_id AND s.day = v.day
+    ) s
     LEFT JOIN sample_change c
         ON (c.user_id, c.day, c.page_id) = (s.user_id, s.day, s.page_id) AND c.change = -1
-    WHERE (s.user_id, s.day) IN (SELECT user_id, day FROM sample_change)
 ), new AS (
     SELECT user_id, day, page_id, false AS entering FROM old WHERE NOT leaving
     UNION ALL SELECT user_id, day, page_id, true FROM sample_change WHERE change = 1
@@ -115,9 +126,24 @@ INSERT INTO visit_samples (user_id, day, page_id, h)
 SELECT user_id, day, page_id, h FROM sample_change WHERE change = 1;
 
 -- step: latest visits
-INSERT INTO user_last_visits AS l (user_id, day)
-SELECT user_id, max(day) FROM sample_change GROUP BY user_id
-ON CONFLICT (user_id) DO UPDATE SET day = EXCLUDED.day WHERE EXCLUDED.day > l.day;
+-- users whose latest visit is new or has a changed sample: its sample becomes their seeds
+CREATE TEMP TABLE reseeded (user_id bigint) ON COMMIT DROP;
+
+-- step: latest visits
+WITH latest AS (
+    SELECT DISTINCT ON (user_id) user_id, day FROM sample_change ORDER BY user_id, day DESC
+), seeded AS (
+    INSERT INTO user_last_visits AS l (user_id, day, pages)
+    SELECT user_id, day, (SELECT array_agg(s.page_id ORDER BY s.page_id) FROM visit_samples s
+                          WHERE s.user_id = latest.user_id AND s.day = latest.day)
+    FROM latest
+    ON CONFLICT (user_id) DO UPDATE SET day = EXCLUDED.day, pages = EXCLUDED.pages WHERE EXCLUDED.day >= l.day
+    RETURNING user_id
+)
+INSERT INTO reseeded SELECT user_id FROM seeded;
+
+-- step: latest visits
+ANALYZE reseeded;
 
 -- step: neighbour lists
 -- each touched page's NEIGHBOURS most co-viewed pages. Where counts only grew, they are among its
@@ -170,34 +196,30 @@ INSERT INTO page_neighbours (page_id, other_id, visits)
 SELECT * FROM fresh_neighbours WHERE page_id IN (SELECT page_id FROM neighbours_rewritten);
 
 -- step: users to recommend to
--- users whose recommendations may differ: a page newly seen, a changed sample of their latest
--- visit (seeds), a changed list of a seed (a scan of every user's latest visit: bounded by the
--- users, not by the days)
+-- users whose recommendations may differ: a page newly seen, new seeds, a changed list of a seed
 CREATE TEMP TABLE users_to_rank ON COMMIT DROP AS
-SELECT user_id FROM new_pages
-UNION SELECT c.user_id FROM sample_change c JOIN user_last_visits l USING (user_id, day)
-UNION SELECT s.user_id FROM user_last_visits l JOIN visit_samples s USING (user_id, day)
-      JOIN neighbours_changed c USING (page_id);
+SELECT user_id FROM new_pages UNION SELECT user_id FROM reseeded
+UNION SELECT l.user_id FROM user_last_visits l CROSS JOIN unnest(l.pages) AS seed(page_id)
+      WHERE seed.page_id IN (SELECT page_id FROM neighbours_changed);
 
 -- step: page_recommendations
 DELETE FROM page_recommendation_ranks WHERE user_id IN (SELECT user_id FROM users_to_rank);
 
 -- step: page_recommendations
--- Candidates are counted before the anti-join with user_page_counts (a third of the rows to look
--- up), and fenced off (MATERIALIZED): the planner estimates that anti-join at one row and,
--- unfenced, joined users_to_rank to it by a nested loop over millions of rows.
+-- Candidates are counted before the look-up in user_page_counts (a third of the rows to look up),
+-- which is a scalar subquery: a key look-up per candidate, whatever the statistics say.
 INSERT INTO page_recommendation_ranks (user_id, rank, page_id)
 WITH candidates AS MATERIALIZED (
-    SELECT s.user_id, n.other_id AS page_id, count(*) AS lists
-    FROM users_to_rank r JOIN user_last_visits l USING (user_id) JOIN visit_samples s USING (user_id, day)
-    JOIN page_neighbours n ON n.page_id = s.page_id
+    SELECT r.user_id, n.other_id AS page_id, count(*) AS lists
+    FROM users_to_rank r JOIN user_last_visits l USING (user_id) CROSS JOIN unnest(l.pages) AS seed(page_id)
+    JOIN page_neighbours n ON n.page_id = seed.page_id
     GROUP BY 1, 2
-), scores AS (
+), unseen AS (
     SELECT * FROM candidates c
-    WHERE NOT EXISTS (SELECT 1 FROM user_page_counts p WHERE (p.user_id, p.page_id) = (c.user_id, c.page_id))
+    WHERE (SELECT true FROM user_page_counts p WHERE (p.user_id, p.page_id) = (c.user_id, c.page_id)) IS NULL
 ), ranked AS (
     SELECT user_id, page_id, row_number() OVER (PARTITION BY user_id ORDER BY lists DESC, page_id) AS rank
-    FROM scores
+    FROM unseen
 )
 SELECT user_id, rank, page_id FROM ranked WHERE rank <= %(top)s;
 
