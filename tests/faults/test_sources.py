@@ -86,7 +86,7 @@ def test_s3_failing_while_a_log_is_read_fails_the_day_as_transient_writes_nothin
     page_views.load_day(warehouse, s3, BUCKET, day)  # a clean run, for comparison
     warehouse.execute("UPDATE page_views_loaded_days SET loaded_at = '2026-11-02'")  # when, not what
     clean = tables_fingerprint(warehouse)
-    warehouse.execute("DROP TABLE " + ", ".join(clean))
+    warehouse.execute("DROP TABLE " + ", ".join(clean) + " CASCADE")  # the two views go with their tables
     page_views.ensure_tables(warehouse)
     warehouse.commit()
     before = tables_fingerprint(warehouse, with_xmin=True)
