@@ -61,15 +61,20 @@ NAIVE_TABLES = {
 
 
 def naive_write(conn, upv, recs) -> None:
-    """The naive rebuild's tables replace its last ones in the warehouse (schema naive), by COPY."""
+    """The naive rebuild's tables replace its last ones in the warehouse (schema naive), by COPY
+    (the project's copy_batches, as its loads do)."""
+    import pyarrow as pa
+
+    from steps.core.warehouse import copy_batches
+
     with conn.cursor() as cur:
         cur.execute("DROP SCHEMA IF EXISTS naive CASCADE")
         cur.execute("CREATE SCHEMA naive")
         for (name, (columns, key)), frame in zip(NAIVE_TABLES.items(), (upv, recs), strict=True):
             cur.execute(f"CREATE TABLE naive.{name} ({columns}, PRIMARY KEY ({key}))")
             names = [column.split()[0] for column in columns.split(", ")]
-            with cur.copy(f"COPY naive.{name} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(frame[names].to_csv(index=False, header=False).encode())
+            batches = pa.Table.from_pandas(frame[names], preserve_index=False).to_batches(100_000)
+            copy_batches(cur, f"naive.{name}", ", ".join(names), batches, f"naive {name}")
     conn.commit()
 
 

@@ -468,7 +468,6 @@ def _days(dates: list[dt.datetime]) -> str:
 def _terminate(*processes: subprocess.Popen) -> None:
     """Stop the processes (each its own process group) together: SIGTERM to all, then up to 20 s
     for all to exit, then SIGKILL to those left. One at a time, a demo's stop took 10 s."""
-    import time
 
     def signal_all(signum: int) -> None:
         for process in processes:
