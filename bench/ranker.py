@@ -48,7 +48,8 @@ def previous_model():
 def original_catboost():
     from catboost import CatBoostClassifier
 
-    return CatBoostClassifier(iterations=3000, cat_features=ORIGINAL_IDS, random_seed=42, verbose=False)
+    return CatBoostClassifier(iterations=3000, cat_features=ORIGINAL_IDS, random_seed=42, verbose=False,
+                              allow_writing_files=False)  # no catboost_info/ in the working directory
 
 
 def main() -> None:
